@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs ONNX Runtime (PyPI wheel) for the ort
+# engine and the cross-engine tests, then checks formatting and lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORT_DYLIB_PATH="$(scripts/setup-ort.sh)"
+export ORT_DYLIB_PATH
+echo "ONNX Runtime: $ORT_DYLIB_PATH"
+cargo fmt --all -- --check
+cargo clippy --release --all-targets -- -D warnings
+cargo test --release

@@ -1,0 +1,113 @@
+//! Engines that run an ONNX graph: tract (pure Rust, always there) and ONNX Runtime through `ort`.
+//! One small trait so eval, validation and training run the same way on either.
+use crate::error::Result;
+use ndarray::ArrayD;
+
+pub mod ort_engine;
+pub mod tract_engine;
+
+/// A tensor passed to or returned by an engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+    I64(ArrayD<i64>),
+}
+
+impl Value {
+    pub fn into_f32(self) -> Option<ArrayD<f32>> {
+        match self {
+            Value::F32(a) => Some(a),
+            _ => None,
+        }
+    }
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Value::F32(a) => a.shape(),
+            Value::F64(a) => a.shape(),
+            Value::I64(a) => a.shape(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Tract,
+    Ort,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Tract => "tract",
+            EngineKind::Ort => "ort",
+        }
+    }
+}
+
+/// Where ort runs a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    Cuda(i32),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| *n >= 0)
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("unknown device '{s}': expected cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineOptions {
+    /// Intra-op threads; 0 lets the engine choose.
+    pub threads: usize,
+    pub device: Device,
+}
+
+/// A loaded graph, ready to run many times.
+pub trait Session {
+    /// Runs the graph on named inputs; returns every graph output, in graph order.
+    fn run(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<Value>>;
+    /// A description such as `tract` or `ort (CPUExecutionProvider)`.
+    fn describe(&self) -> String;
+}
+
+/// Loads a self-contained model (`onnx::to_bytes`) into the chosen engine.
+pub fn load(kind: EngineKind, model: &[u8], opts: &EngineOptions) -> Result<Box<dyn Session>> {
+    match kind {
+        EngineKind::Tract => {
+            if opts.device != Device::Cpu {
+                return Err(crate::Error::engine(
+                    "tract",
+                    format!(
+                        "runs on the CPU only; device {} needs --engine ort",
+                        opts.device
+                    ),
+                ));
+            }
+            Ok(Box::new(tract_engine::TractSession::load(model)?))
+        }
+        EngineKind::Ort => Ok(Box::new(ort_engine::OrtSession::load(model, opts)?)),
+    }
+}

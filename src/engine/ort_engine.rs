@@ -1,0 +1,185 @@
+//! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
+//! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
+use super::{Device, EngineOptions, Session, Value};
+use crate::error::{Error, Result};
+use ort::ep::ExecutionProvider;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorElementType;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::engine("ort", e.to_string())
+}
+
+/// Where the ONNX Runtime shared library is, or a message saying how to get one.
+pub fn find_library() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(err(format!(
+                "ORT_DYLIB_PATH={} does not name a file",
+                p.display()
+            )))
+        };
+    }
+    let python = std::env::var("BEAN_ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import importlib.util as u\n\
+                  for m in ('onnxruntime',):\n    s = u.find_spec(m)\n    \
+                  print(s.submodule_search_locations[0] if s else '')";
+    let found = std::process::Command::new(&python)
+        .args(["-c", script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty());
+    if let Some(pkg) = found {
+        let capi = PathBuf::from(pkg).join("capi");
+        let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib"
+                })
+            })
+            .collect();
+        libs.sort();
+        if let Some(lib) = libs.pop() {
+            return Ok(lib);
+        }
+    }
+    Err(err(format!(
+        "no ONNX Runtime library found: set ORT_DYLIB_PATH to libonnxruntime.so, or \
+         `pip install onnxruntime` (CPU) / `onnxruntime-gpu` (CUDA) for `{python}`; \
+         or use --engine tract"
+    )))
+}
+
+/// The process-wide ort environment, initialised once from the found library.
+fn environment() -> Result<&'static ort::environment::Environment> {
+    static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> =
+        OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = find_library().map_err(|e| e.to_string())?;
+        let builder = ort::init_from(&lib)
+            .map_err(|e| format!("engine ort: cannot load {}: {e}", lib.display()))?;
+        builder
+            .with_name("bean-onnx")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "engine ort: cannot start ONNX Runtime from {}: {e}",
+                    lib.display()
+                )
+            })
+    })
+    .as_ref()
+    .map_err(|e| Error::engine("ort", e.trim_start_matches("engine ort: ").to_string()))
+}
+
+/// True when an ONNX Runtime library can be found and loaded.
+pub fn available() -> bool {
+    environment().is_ok()
+}
+
+pub struct OrtSession {
+    session: ort::session::Session,
+    provider: &'static str,
+}
+
+impl OrtSession {
+    pub fn load(model: &[u8], opts: &EngineOptions) -> Result<Self> {
+        let env = environment()?;
+        let b = ort::session::Session::builder(env).map_err(err)?;
+        let b = b
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| err(e.to_string()))?;
+        let b = if opts.threads > 0 {
+            b.with_intra_threads(opts.threads)
+                .map_err(|e| err(e.to_string()))?
+        } else {
+            b
+        };
+        let (mut b, provider) = match opts.device {
+            Device::Cpu => (b, "CPUExecutionProvider"),
+            Device::Cuda(id) => {
+                // A user who asked for CUDA gets CUDA or this error, never a silent CPU fallback.
+                if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                    return Err(err(format!(
+                        "device cuda:{id} needs the CUDA execution provider, but the ONNX Runtime \
+                         library at {} was built without it: install `onnxruntime-gpu` (and CUDA 13, \
+                         cuDNN 9) or point ORT_DYLIB_PATH at a CUDA build",
+                        find_library().map(|p| p.display().to_string()).unwrap_or_default()
+                    )));
+                }
+                let ep = ort::ep::CUDA::default()
+                    .with_device_id(id)
+                    .build()
+                    .error_on_failure();
+                let b = b.with_execution_providers([ep]).map_err(|e| {
+                    err(format!(
+                        "cannot start the CUDA execution provider on cuda:{id}: {e} (are the CUDA 13 \
+                         runtime, cuDNN 9, cuBLAS and cuRAND libraries on LD_LIBRARY_PATH, and is a GPU present?)"
+                    ))
+                })?;
+                (b, "CUDAExecutionProvider")
+            }
+        };
+        let session = b.commit_from_memory(model).map_err(err)?;
+        Ok(OrtSession { session, provider })
+    }
+}
+
+impl Session for OrtSession {
+    fn run(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<Value>> {
+        let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
+            Vec::with_capacity(inputs.len());
+        for (name, v) in inputs {
+            let value: ort::session::SessionInputValue<'_> = match v {
+                Value::F32(a) => ort::value::TensorRef::from_array_view(a.view())
+                    .map_err(err)?
+                    .into(),
+                Value::F64(a) => ort::value::TensorRef::from_array_view(a.view())
+                    .map_err(err)?
+                    .into(),
+                Value::I64(a) => ort::value::TensorRef::from_array_view(a.view())
+                    .map_err(err)?
+                    .into(),
+            };
+            feed.push((name.to_string(), value));
+        }
+        let outputs = self.session.run(feed).map_err(err)?;
+        let mut result = Vec::with_capacity(outputs.len());
+        for (name, v) in outputs.iter() {
+            let ty = v.dtype().tensor_type();
+            result.push(match ty {
+                Some(TensorElementType::Float32) => {
+                    Value::F32(v.try_extract_array::<f32>().map_err(err)?.to_owned())
+                }
+                Some(TensorElementType::Float64) => {
+                    Value::F64(v.try_extract_array::<f64>().map_err(err)?.to_owned())
+                }
+                Some(TensorElementType::Int64) => {
+                    Value::I64(v.try_extract_array::<i64>().map_err(err)?.to_owned())
+                }
+                other => {
+                    return Err(err(format!(
+                        "output '{name}' of type {other:?} is not supported"
+                    )))
+                }
+            });
+        }
+        Ok(result)
+    }
+
+    fn describe(&self) -> String {
+        format!("ort ({})", self.provider)
+    }
+}

@@ -1,0 +1,213 @@
+//! `inspect`: a structured summary of a model and its dense chain.
+use crate::ir::Model;
+use crate::mlp::MlpView;
+use crate::tensor::TensorData;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ir_version: i64,
+    pub opsets: Vec<Opset>,
+    pub producer: Option<String>,
+    pub inputs: Vec<Value>,
+    pub outputs: Vec<Value>,
+    pub dense_layers: Vec<LayerReport>,
+    pub head: Option<String>,
+    /// Why the model has no dense chain, when it has none.
+    pub dense_chain_error: Option<String>,
+    /// Dense-looking nodes left out of the chain, with the reason.
+    pub skipped: Vec<String>,
+    /// Elements of every numeric initializer in the model.
+    pub params_total: usize,
+    /// Parameters of the dense chain.
+    pub dense_params: usize,
+    /// Multiply-accumulates per sample of the dense chain (other ops are not counted).
+    pub macs_total: usize,
+    pub nodes: usize,
+    pub op_counts: Vec<(String, usize)>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Opset {
+    pub domain: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Value {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerReport {
+    pub index: usize,
+    pub nodes: Vec<String>,
+    pub op: String,
+    pub layout: crate::mlp::Layout,
+    pub n_in: usize,
+    pub n_out: usize,
+    pub activation: String,
+    pub params: usize,
+    pub macs: usize,
+}
+
+/// The report; fails on invalid structure (a Gemm attribute out of range …), while a model with
+/// no dense chain is reported as such.
+pub fn report(model: &Model) -> crate::Result<Report> {
+    let g = &model.graph;
+    let (view, err) = match MlpView::find(g) {
+        Ok(v) => (Some(v), None),
+        Err(e @ crate::Error::NoDenseChain(_)) => (None, Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    let dense_layers: Vec<LayerReport> = view
+        .iter()
+        .flat_map(|v| v.layers.iter())
+        .enumerate()
+        .map(|(index, l)| LayerReport {
+            index,
+            nodes: l
+                .nodes()
+                .iter()
+                .map(|&i| g.nodes[i].label().to_string())
+                .collect(),
+            op: l.op_name().into(),
+            layout: l.layout,
+            n_in: l.n_in,
+            n_out: l.n_out,
+            activation: l.activation.name(),
+            params: l.params(),
+            macs: l.macs(),
+        })
+        .collect();
+    let mut op_counts: Vec<(String, usize)> = Vec::new();
+    for n in &g.nodes {
+        let op = if n.domain.is_empty() {
+            n.op_type.clone()
+        } else {
+            format!("{}.{}", n.domain, n.op_type)
+        };
+        match op_counts.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, c)) => *c += 1,
+            None => op_counts.push((op, 1)),
+        }
+    }
+    let value = |v: &crate::ir::ValueInfo| Value {
+        name: v.name.clone(),
+        ty: v.type_string(),
+    };
+    Ok(Report {
+        ir_version: model.ir_version,
+        opsets: model
+            .opsets
+            .iter()
+            .map(|o| Opset {
+                domain: if o.domain.is_empty() {
+                    "ai.onnx".into()
+                } else {
+                    o.domain.clone()
+                },
+                version: o.version,
+            })
+            .collect(),
+        producer: model
+            .extra
+            .producer_name
+            .clone()
+            .map(|p| match &model.extra.producer_version {
+                Some(v) => format!("{p} {v}"),
+                None => p,
+            }),
+        inputs: g.runtime_inputs().map(value).collect(),
+        outputs: g.outputs.iter().map(value).collect(),
+        params_total: g
+            .initializers
+            .iter()
+            .filter(|t| !matches!(t.data, TensorData::InProto | TensorData::Bytes(_)))
+            .map(|t| t.len())
+            .sum(),
+        dense_params: dense_layers.iter().map(|l| l.params).sum(),
+        macs_total: dense_layers.iter().map(|l| l.macs).sum(),
+        head: view.as_ref().map(|v| v.head.name().to_string()),
+        skipped: view.map(|v| v.skipped).unwrap_or_default(),
+        dense_layers,
+        dense_chain_error: err,
+        nodes: g.nodes.len(),
+        op_counts,
+        warnings: model.warnings.clone(),
+    })
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opsets: Vec<String> = self
+            .opsets
+            .iter()
+            .map(|o| format!("{} {}", o.domain, o.version))
+            .collect();
+        writeln!(
+            f,
+            "IR version {}, opsets: {}",
+            self.ir_version,
+            opsets.join(", ")
+        )?;
+        if let Some(p) = &self.producer {
+            writeln!(f, "producer: {p}")?;
+        }
+        for (what, values) in [("input", &self.inputs), ("output", &self.outputs)] {
+            for v in values {
+                writeln!(f, "{what:<6}  {}: {}", v.name, v.ty)?;
+            }
+        }
+        let ops: Vec<String> = self
+            .op_counts
+            .iter()
+            .map(|(o, c)| format!("{o}×{c}"))
+            .collect();
+        writeln!(f, "nodes: {} ({})", self.nodes, ops.join(" "))?;
+        match &self.dense_chain_error {
+            Some(e) => writeln!(f, "dense layers: none ({e})")?,
+            None => {
+                writeln!(
+                    f,
+                    "dense layers (head: {}):",
+                    self.head.as_deref().unwrap_or("?")
+                )?;
+                writeln!(
+                    f,
+                    "  {:>3}  {:<11} {:>6} → {:<6} {:<14} {:>10} {:>10}  nodes",
+                    "#", "op", "in", "out", "activation", "params", "MACs"
+                )?;
+                for l in &self.dense_layers {
+                    writeln!(
+                        f,
+                        "  {:>3}  {:<11} {:>6} → {:<6} {:<14} {:>10} {:>10}  {}",
+                        l.index,
+                        l.op,
+                        l.n_in,
+                        l.n_out,
+                        l.activation,
+                        l.params,
+                        l.macs,
+                        l.nodes.join(", ")
+                    )?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "params: {} in the model, {} in the dense chain; dense MACs per sample: {}",
+            self.params_total, self.dense_params, self.macs_total
+        )?;
+        for s in &self.skipped {
+            writeln!(f, "not in the chain: {s}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}

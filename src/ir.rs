@@ -1,0 +1,253 @@
+//! The in-memory model the whole program works on. Protobuf appears here only as opaque `extra`
+//! remainders (fields the middle never reads) so that import → export loses nothing.
+use crate::pb;
+use crate::tensor::{DataType, Tensor};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpsetId {
+    /// "" is the default ONNX domain.
+    pub domain: String,
+    pub version: i64,
+    /// Opaque original (keeps whether `domain` was written out).
+    pub extra: pb::OperatorSetIdProto,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub ir_version: i64,
+    pub opsets: Vec<OpsetId>,
+    pub graph: Graph,
+    /// Opaque rest of the ModelProto: producer, doc string, metadata, functions, training info …
+    pub extra: pb::ModelProto,
+    /// Things the importer noticed but accepted (for example a decode that dropped bytes).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub initializers: Vec<Tensor>,
+    pub inputs: Vec<ValueInfo>,
+    pub outputs: Vec<ValueInfo>,
+    pub value_info: Vec<ValueInfo>,
+    /// Opaque rest of the GraphProto (doc string, sparse initializers, annotations, metadata).
+    pub extra: pb::GraphProto,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub domain: String,
+    /// Input names; an empty string marks an omitted optional input, as in ONNX.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub attributes: Vec<Attribute>,
+    /// Opaque rest of the NodeProto (doc string, overload, metadata, device configurations).
+    pub extra: pb::NodeProto,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribute {
+    pub name: String,
+    pub value: AttrValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    Float(f32),
+    Int(i64),
+    String(Vec<u8>),
+    Floats(Vec<f32>),
+    Ints(Vec<i64>),
+    Strings(Vec<Vec<u8>>),
+    Tensor(Box<Tensor>),
+    /// Graphs, sparse tensors, type protos, references, or anything with a doc string: passed
+    /// through untouched.
+    Opaque(Box<pb::AttributeProto>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dim {
+    Value(i64),
+    Param(String),
+    Unknown,
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Value(v) => write!(f, "{v}"),
+            Dim::Param(p) => write!(f, "{p}"),
+            Dim::Unknown => write!(f, "?"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueType {
+    /// A tensor; `shape` None means the rank is unknown.
+    Tensor {
+        elem_type: DataType,
+        shape: Option<Vec<Dim>>,
+    },
+    /// Sequence, map, optional, sparse types, or a tensor type with denotations: passed through.
+    Opaque(pb::TypeProto),
+    /// No type recorded.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueInfo {
+    pub name: String,
+    pub ty: ValueType,
+    /// Opaque rest of the ValueInfoProto (doc string, metadata).
+    pub extra: pb::ValueInfoProto,
+}
+
+impl ValueInfo {
+    pub fn tensor(name: &str, elem_type: DataType, shape: Option<Vec<Dim>>) -> Self {
+        ValueInfo {
+            name: name.to_string(),
+            ty: ValueType::Tensor { elem_type, shape },
+            extra: Default::default(),
+        }
+    }
+
+    pub fn tensor_shape(&self) -> Option<(DataType, Option<&[Dim]>)> {
+        match &self.ty {
+            ValueType::Tensor { elem_type, shape } => Some((*elem_type, shape.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// A human-readable type such as `float[N,64]` or `seq(map)`.
+    pub fn type_string(&self) -> String {
+        match &self.ty {
+            ValueType::Tensor { elem_type, shape } => match shape {
+                Some(s) => format!(
+                    "{}[{}]",
+                    elem_type.name(),
+                    s.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                None => format!("{}[?]", elem_type.name()),
+            },
+            ValueType::Opaque(t) => opaque_type_name(t),
+            ValueType::None => "?".into(),
+        }
+    }
+}
+
+fn opaque_type_name(t: &pb::TypeProto) -> String {
+    use pb::type_proto::Value;
+    match &t.value {
+        Some(Value::TensorType(_)) => "tensor".into(),
+        Some(Value::SequenceType(s)) => match s.elem_type.as_deref() {
+            Some(e) => format!("seq({})", opaque_type_name(e)),
+            None => "seq".into(),
+        },
+        Some(Value::MapType(_)) => "map".into(),
+        Some(Value::OptionalType(_)) => "optional".into(),
+        Some(Value::SparseTensorType(_)) => "sparse_tensor".into(),
+        Some(Value::OpaqueType(_)) => "opaque".into(),
+        None => "?".into(),
+    }
+}
+
+impl Node {
+    pub fn attr(&self, name: &str) -> Option<&AttrValue> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| &a.value)
+    }
+
+    /// Input `i` if present and not the empty "omitted" marker.
+    pub fn input(&self, i: usize) -> Option<&str> {
+        self.inputs
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A short label for messages: the node name, or its first output when it has no name.
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            self.outputs
+                .first()
+                .map(String::as_str)
+                .unwrap_or("<unnamed>")
+        } else {
+            &self.name
+        }
+    }
+}
+
+impl Graph {
+    pub fn initializer(&self, name: &str) -> Option<&Tensor> {
+        self.initializers.iter().find(|t| t.name == name)
+    }
+
+    pub fn initializer_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        self.initializers.iter_mut().find(|t| t.name == name)
+    }
+
+    /// For each tensor name, the indices of the nodes that read it.
+    pub fn consumers(&self) -> HashMap<&str, Vec<usize>> {
+        let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for inp in n.inputs.iter().filter(|s| !s.is_empty()) {
+                let v = map.entry(inp.as_str()).or_default();
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
+            }
+        }
+        map
+    }
+
+    /// For each tensor name, the index of the node that writes it.
+    pub fn producers(&self) -> HashMap<&str, usize> {
+        let mut map = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for out in n.outputs.iter().filter(|s| !s.is_empty()) {
+                map.insert(out.as_str(), i);
+            }
+        }
+        map
+    }
+
+    pub fn is_graph_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|o| o.name == name)
+    }
+
+    /// A graph input that is not also an initializer (old IR versions list initializers as inputs).
+    pub fn runtime_inputs(&self) -> impl Iterator<Item = &ValueInfo> {
+        self.inputs
+            .iter()
+            .filter(|i| self.initializer(&i.name).is_none())
+    }
+
+    /// Removes nodes whose outputs nobody needs for the graph outputs (and initializers that
+    /// become unused). Keeps node order.
+    pub fn remove_dead_nodes(&mut self) {
+        let mut needed: std::collections::HashSet<String> =
+            self.outputs.iter().map(|o| o.name.clone()).collect();
+        let mut keep = vec![false; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate().rev() {
+            if n.outputs.iter().any(|o| needed.contains(o)) {
+                keep[i] = true;
+                needed.extend(n.inputs.iter().filter(|s| !s.is_empty()).cloned());
+            }
+        }
+        let mut it = keep.iter();
+        self.nodes.retain(|_| *it.next().unwrap_or(&true));
+        self.initializers.retain(|t| needed.contains(&t.name));
+        self.value_info.retain(|v| needed.contains(&v.name));
+    }
+}

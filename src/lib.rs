@@ -1,0 +1,18 @@
+//! bean-onnx: import an ONNX MLP, find its dense layers, run and evaluate it, write it back.
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod inspect;
+pub mod ir;
+pub mod mlp;
+pub mod onnx;
+pub mod tensor;
+
+/// Types generated from `proto/onnx.proto`. Only `onnx` (import/export) reads or builds them.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+pub use error::{Error, Result};

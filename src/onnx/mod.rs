@@ -1,0 +1,8 @@
+//! The protobuf edge: ONNX files in and out. Nothing outside this module decodes or encodes
+//! protobuf.
+mod export;
+mod external;
+mod import;
+
+pub use export::{save, to_bytes, ExternalDataMode, SaveOptions};
+pub use import::{from_bytes, load};
