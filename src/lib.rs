@@ -8,6 +8,7 @@ pub mod ir;
 pub mod mlp;
 pub mod onnx;
 pub mod tensor;
+pub mod train;
 
 /// Types generated from `proto/onnx.proto`. Only `onnx` (import/export) reads or builds them.
 #[allow(clippy::all, missing_docs)]

@@ -93,6 +93,49 @@ pub trait Session {
     fn describe(&self) -> String;
 }
 
+/// Runs a training-step graph again and again, keeping its state (weights, optimizer slots) inside
+/// the engine between steps: outputs of one step are fed back as inputs of the next, uncopied.
+///
+/// Graph contract: inputs are the per-step values given to [`StepRunner::step`] plus the state
+/// tensors named at load; outputs are `n_scalars` scalars, then the new state in the same order.
+pub trait StepRunner {
+    /// Replaces the state with host arrays (in state order).
+    fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()>;
+    /// Runs one step and returns the scalar outputs. The new state is kept only when every scalar
+    /// is finite; otherwise the previous state stays (the last good weights).
+    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>>;
+    /// A host copy of the state.
+    fn state(&self) -> Result<Vec<ArrayD<f32>>>;
+    fn describe(&self) -> String;
+}
+
+/// Loads a step graph (`onnx::to_bytes`) into the chosen engine.
+pub fn load_step_runner(
+    kind: EngineKind,
+    model: &[u8],
+    state_names: Vec<String>,
+    n_scalars: usize,
+    opts: &EngineOptions,
+) -> Result<Box<dyn StepRunner>> {
+    match kind {
+        EngineKind::Tract => {
+            check_cpu("tract", opts)?;
+            Ok(Box::new(tract_engine::TractStepRunner::load(model, state_names, n_scalars)?))
+        }
+        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(model, state_names, n_scalars, opts)?)),
+    }
+}
+
+fn check_cpu(engine: &str, opts: &EngineOptions) -> Result<()> {
+    if opts.device != Device::Cpu {
+        return Err(crate::Error::engine(
+            engine,
+            format!("runs on the CPU only; device {} needs --engine ort", opts.device),
+        ));
+    }
+    Ok(())
+}
+
 /// Loads a self-contained model (`onnx::to_bytes`) into the chosen engine.
 pub fn load(kind: EngineKind, model: &[u8], opts: &EngineOptions) -> Result<Box<dyn Session>> {
     match kind {

@@ -1,6 +1,7 @@
 //! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
 //! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
-use super::{Device, EngineOptions, Session, Value};
+use super::{Device, EngineOptions, Session, StepRunner, Value};
+use ndarray::ArrayD;
 use crate::error::{Error, Result};
 use ort::ep::ExecutionProvider;
 use ort::session::builder::GraphOptimizationLevel;
@@ -96,6 +97,13 @@ pub struct OrtSession {
 
 impl OrtSession {
     pub fn load(model: &[u8], opts: &EngineOptions) -> Result<Self> {
+        let (session, provider) = build_session(model, opts)?;
+        Ok(OrtSession { session, provider })
+    }
+}
+
+/// A session on the requested device: CUDA or a clear error, never a silent CPU fallback.
+fn build_session(model: &[u8], opts: &EngineOptions) -> Result<(ort::session::Session, &'static str)> {
         let env = environment()?;
         let b = ort::session::Session::builder(env).map_err(err)?;
         let b = b
@@ -133,8 +141,15 @@ impl OrtSession {
             }
         };
         let session = b.commit_from_memory(model).map_err(err)?;
-        Ok(OrtSession { session, provider })
-    }
+        Ok((session, provider))
+}
+
+fn input_value(v: &Value) -> Result<ort::session::SessionInputValue<'_>> {
+    Ok(match v {
+        Value::F32(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
+        Value::F64(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
+        Value::I64(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
+    })
 }
 
 impl Session for OrtSession {
@@ -177,6 +192,81 @@ impl Session for OrtSession {
             });
         }
         Ok(result)
+    }
+
+    fn describe(&self) -> String {
+        format!("ort ({})", self.provider)
+    }
+}
+
+pub struct OrtStepRunner {
+    session: ort::session::Session,
+    provider: &'static str,
+    state_names: Vec<String>,
+    state: Vec<ort::value::DynValue>,
+    n_scalars: usize,
+}
+
+impl OrtStepRunner {
+    pub fn load(model: &[u8], state_names: Vec<String>, n_scalars: usize, opts: &EngineOptions) -> Result<Self> {
+        let (session, provider) = build_session(model, opts)?;
+        Ok(OrtStepRunner {
+            session,
+            provider,
+            state_names,
+            state: Vec::new(),
+            n_scalars,
+        })
+    }
+}
+
+impl StepRunner for OrtStepRunner {
+    fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()> {
+        if state.len() != self.state_names.len() {
+            return Err(err(format!(
+                "expected {} state tensors, got {}",
+                self.state_names.len(),
+                state.len()
+            )));
+        }
+        self.state = state
+            .iter()
+            .map(|a| {
+                ort::value::Tensor::from_array(a.as_standard_layout().into_owned())
+                    .map(|t| t.into_dyn())
+                    .map_err(err)
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>> {
+        let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
+            Vec::with_capacity(inputs.len() + self.state.len());
+        for (name, v) in inputs {
+            feed.push((name.to_string(), input_value(v)?));
+        }
+        for (name, v) in self.state_names.iter().zip(&self.state) {
+            feed.push((name.clone(), v.into()));
+        }
+        let outputs = self.session.run(feed).map_err(err)?;
+        let mut values: Vec<ort::value::DynValue> = outputs.into_iter().map(|(_, v)| v).collect();
+        let scalars = values[..self.n_scalars]
+            .iter()
+            .map(|v| v.try_extract_scalar::<f32>().map_err(err))
+            .collect::<Result<Vec<f32>>>()?;
+        if scalars.iter().all(|v| v.is_finite()) {
+            let n = self.state_names.len();
+            self.state = values.drain(self.n_scalars..self.n_scalars + n).collect();
+        }
+        Ok(scalars)
+    }
+
+    fn state(&self) -> Result<Vec<ArrayD<f32>>> {
+        self.state
+            .iter()
+            .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(err))
+            .collect()
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,7 @@
 //! tract: the pure-Rust engine. The graph is optimised once with the batch dimension left
 //! symbolic (the model's inputs must declare their shapes, with a named batch dimension).
-use super::{Session, Value};
+use super::{Session, StepRunner, Value};
+use ndarray::ArrayD;
 use crate::error::{Error, Result};
 use tract_onnx::prelude::*;
 
@@ -15,22 +16,36 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::engine("tract", format!("{e:#}"))
 }
 
+/// The optimised plan of a model and its input names, in input order.
+fn compile(model: &[u8]) -> Result<(Plan, Vec<String>)> {
+    let inference = tract_onnx::onnx()
+        .model_for_read(&mut &model[..])
+        .map_err(err)?;
+    let input_names = inference
+        .input_outlets()
+        .map_err(err)?
+        .iter()
+        .map(|o| inference.node(o.node).name.clone())
+        .collect();
+    let plan = inference
+        .into_optimized()
+        .map_err(err)?
+        .into_runnable()
+        .map_err(err)?;
+    Ok((plan, input_names))
+}
+
+fn to_tensor(v: &Value) -> Tensor {
+    match v {
+        Value::F32(a) => a.clone().into(),
+        Value::F64(a) => a.clone().into(),
+        Value::I64(a) => a.clone().into(),
+    }
+}
+
 impl TractSession {
     pub fn load(model: &[u8]) -> Result<Self> {
-        let inference = tract_onnx::onnx()
-            .model_for_read(&mut &model[..])
-            .map_err(err)?;
-        let input_names = inference
-            .input_outlets()
-            .map_err(err)?
-            .iter()
-            .map(|o| inference.node(o.node).name.clone())
-            .collect();
-        let plan = inference
-            .into_optimized()
-            .map_err(err)?
-            .into_runnable()
-            .map_err(err)?;
+        let (plan, input_names) = compile(model)?;
         Ok(TractSession { plan, input_names })
     }
 }
@@ -43,12 +58,7 @@ impl Session for TractSession {
                 .iter()
                 .find(|(n, _)| n == name)
                 .ok_or_else(|| err(format!("no value given for input '{name}'")))?;
-            let t: Tensor = match v {
-                Value::F32(a) => a.clone().into(),
-                Value::F64(a) => a.clone().into(),
-                Value::I64(a) => a.clone().into(),
-            };
-            ordered.push(t.into_tvalue());
+            ordered.push(to_tensor(v).into_tvalue());
         }
         let outputs = self.plan.run(ordered).map_err(err)?;
         outputs
@@ -62,6 +72,86 @@ impl Session for TractSession {
                     dt => Err(err(format!("output of type {dt:?} is not supported"))),
                 }
             })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        "tract".into()
+    }
+}
+
+pub struct TractStepRunner {
+    plan: Plan,
+    /// For each graph input: Some(state index) or None (a per-step input, by name).
+    input_slots: Vec<(String, Option<usize>)>,
+    state: Vec<TValue>,
+    n_state: usize,
+    n_scalars: usize,
+}
+
+impl TractStepRunner {
+    pub fn load(model: &[u8], state_names: Vec<String>, n_scalars: usize) -> Result<Self> {
+        let (plan, input_names) = compile(model)?;
+        let input_slots = input_names
+            .into_iter()
+            .map(|n| {
+                let slot = state_names.iter().position(|s| *s == n);
+                (n, slot)
+            })
+            .collect();
+        Ok(TractStepRunner {
+            plan,
+            input_slots,
+            state: TVec::new().into_vec(),
+            n_state: state_names.len(),
+            n_scalars,
+        })
+    }
+}
+
+impl StepRunner for TractStepRunner {
+    fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()> {
+        if state.len() != self.n_state {
+            return Err(err(format!("expected {} state tensors, got {}", self.n_state, state.len())));
+        }
+        self.state = state.iter().map(|a| Tensor::from(a.clone()).into_tvalue()).collect();
+        Ok(())
+    }
+
+    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>> {
+        let mut feed = TVec::new();
+        for (name, slot) in &self.input_slots {
+            feed.push(match slot {
+                Some(i) => self.state[*i].clone(),
+                None => {
+                    let (_, v) = inputs
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .ok_or_else(|| err(format!("no value given for input '{name}'")))?;
+                    to_tensor(v).into_tvalue()
+                }
+            });
+        }
+        let mut outputs = self.plan.run(feed).map_err(err)?;
+        let scalars = outputs[..self.n_scalars]
+            .iter()
+            .map(|t| {
+                let t = t.cast_to::<f32>().map_err(err)?;
+                let view = t.to_plain_array_view::<f32>().map_err(err)?;
+                view.iter().next().copied().ok_or_else(|| err("a scalar output is empty"))
+            })
+            .collect::<Result<Vec<f32>>>()?;
+        if scalars.iter().all(|v| v.is_finite()) {
+            let new_state: Vec<TValue> = outputs.drain(self.n_scalars..self.n_scalars + self.n_state).collect();
+            self.state = new_state;
+        }
+        Ok(scalars)
+    }
+
+    fn state(&self) -> Result<Vec<ArrayD<f32>>> {
+        self.state
+            .iter()
+            .map(|t| t.to_plain_array_view::<f32>().map(|a| a.to_owned()).map_err(err))
             .collect()
     }
 

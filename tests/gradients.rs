@@ -1,0 +1,277 @@
+//! The step graph's gradients against central finite differences of its own forward loss graph
+//! (f64, run by tract), and the BEAN term against a direct O(n²B) evaluation of the definition.
+mod common;
+use bean_onnx::engine::{self, EngineKind, EngineOptions, Value};
+use bean_onnx::mlp::Activation;
+use bean_onnx::onnx;
+use bean_onnx::tensor::DataType;
+use bean_onnx::train::step_graph::*;
+use ndarray::{Array1, Array2, ArrayD, Axis};
+
+/// Deterministic pseudo-random numbers in [-1, 1).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+    fn matrix(&mut self, r: usize, c: usize, scale: f64) -> Array2<f64> {
+        Array2::from_shape_fn((r, c), |_| self.next() * scale)
+    }
+}
+
+const B: usize = 6;
+
+struct Case {
+    spec: StepSpec,
+    x: Array2<f64>,
+    target: Array2<f64>,
+    params: Vec<(String, ArrayD<f64>)>,
+}
+
+fn make_case(spec: StepSpec, seed: u64) -> Case {
+    let mut rng = Lcg(seed);
+    let n0 = spec.layers[0].n_in;
+    let c = spec.n_classes();
+    let x = rng.matrix(B, n0, 1.5);
+    let target = match spec.loss {
+        LossKind::Mse => rng.matrix(B, c, 1.0),
+        LossKind::CrossEntropy => {
+            // Soft targets (a teacher) for half the rows, one-hot labels for the rest.
+            let mut t = Array2::zeros((B, c));
+            for b in 0..B {
+                if b % 2 == 0 {
+                    let row: Vec<f64> = (0..c).map(|_| rng.next().exp()).collect();
+                    let s: f64 = row.iter().sum();
+                    for k in 0..c {
+                        t[[b, k]] = row[k] / s;
+                    }
+                } else {
+                    t[[b, b % c]] = 1.0;
+                }
+            }
+            t
+        }
+    };
+    let params = spec
+        .params()
+        .into_iter()
+        .map(|p| {
+            let a = if p.is_bias {
+                rng.matrix(1, p.shape[0], 0.3).into_shape_with_order(p.shape[0]).unwrap().into_dyn()
+            } else {
+                rng.matrix(p.shape[0], p.shape[1], 0.8).into_dyn()
+            };
+            (p.name, a)
+        })
+        .collect();
+    Case { spec, x, target, params }
+}
+
+/// Runs a graph in tract, feeding f64 values (converted when the graph is f32).
+fn run_as(model_bytes: &[u8], feed: &[(String, ArrayD<f64>)], elem: DataType) -> Vec<ArrayD<f64>> {
+    let mut s = engine::load(EngineKind::Tract, model_bytes, &EngineOptions::default()).unwrap();
+    let inputs: Vec<(&str, Value)> = feed
+        .iter()
+        .map(|(n, a)| {
+            let v = match elem {
+                DataType::Double => Value::F64(a.clone()),
+                _ => Value::F32(a.mapv(|v| v as f32)),
+            };
+            (n.as_str(), v)
+        })
+        .collect();
+    s.run(&inputs)
+        .unwrap()
+        .into_iter()
+        .map(|v| match v {
+            Value::F64(a) => a,
+            Value::F32(a) => a.mapv(f64::from),
+            other => panic!("unexpected output {other:?}"),
+        })
+        .collect()
+}
+
+fn run(model_bytes: &[u8], feed: &[(String, ArrayD<f64>)]) -> Vec<ArrayD<f64>> {
+    run_as(model_bytes, feed, DataType::Double)
+}
+
+fn scalar(v: f64) -> ArrayD<f64> {
+    ndarray::arr0(v).into_dyn()
+}
+
+fn base_feed(case: &Case) -> Vec<(String, ArrayD<f64>)> {
+    let mut feed = vec![
+        ("x".to_string(), case.x.clone().into_dyn()),
+        ("target".to_string(), case.target.clone().into_dyn()),
+    ];
+    feed.extend(case.params.iter().cloned());
+    feed
+}
+
+/// Compares analytic gradients with central differences, in f64 (tight) or, for ops tract only
+/// has in f32 (Erf), in f32 with a step and tolerance to match.
+fn check_gradients(case: &Case, what: &str, elem: DataType) {
+    let step = onnx::to_bytes(&case.spec.step_graph_with_gradients(elem));
+    let loss = onnx::to_bytes(&case.spec.loss_graph(elem));
+    let (h, tol, abs_tol) = match elem {
+        DataType::Double => (1e-6, 1e-4, 1e-8),
+        _ => (1e-2, 2e-2, 2e-3),
+    };
+    let mut feed = base_feed(case);
+    feed.push(("lr".into(), scalar(0.0)));
+    feed.push(("step".into(), scalar(1.0)));
+    for (name, shape) in case.spec.state_names().into_iter().skip(case.params.len()) {
+        feed.push((name, ArrayD::zeros(shape)));
+    }
+    let outputs = run_as(&step, &feed, elem);
+    let n_state = case.spec.state_names().len();
+    let grads = &outputs[4 + n_state..];
+
+    let total = |feed: &[(String, ArrayD<f64>)]| -> f64 {
+        let o = run_as(&loss, feed, elem);
+        o[0].sum() + o[1].sum() + o[2].sum()
+    };
+    for (pi, (name, value)) in case.params.iter().enumerate() {
+        let grad = &grads[pi];
+        assert_eq!(grad.shape(), value.shape(), "{what}: grad.{name} shape");
+        for idx in 0..value.len() {
+            let mut plus = base_feed(case);
+            let mut minus = base_feed(case);
+            plus[2 + pi].1.as_slice_mut().unwrap()[idx] += h;
+            minus[2 + pi].1.as_slice_mut().unwrap()[idx] -= h;
+            let fd = (total(&plus) - total(&minus)) / (2.0 * h);
+            let an = grad.as_slice().unwrap()[idx];
+            let err = (fd - an).abs() / (1e-6 + fd.abs().max(an.abs()));
+            assert!(
+                err < tol || (fd - an).abs() < abs_tol,
+                "{what}: d/d{name}[{idx}]: analytic {an}, finite difference {fd}"
+            );
+        }
+    }
+}
+
+fn layer(n_in: usize, n_out: usize, act: Activation, bias: bool) -> LayerSpec {
+    LayerSpec {
+        n_in,
+        n_out,
+        activation: act,
+        has_bias: bias,
+        bean: None,
+        baseline: None,
+    }
+}
+
+fn adam() -> Optimizer {
+    Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    }
+}
+
+#[test]
+fn gradients_of_each_activation_and_loss() {
+    let acts = [
+        Activation::None,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Gelu { tanh_approx: false },
+        Activation::Gelu { tanh_approx: true },
+    ];
+    for (i, act) in acts.into_iter().enumerate() {
+        for loss in [LossKind::CrossEntropy, LossKind::Mse] {
+            let spec = StepSpec {
+                layers: vec![layer(5, 4, act, true), layer(4, 4, act, i % 2 == 0), layer(4, 3, Activation::None, true)],
+                loss,
+                optimizer: adam(),
+            };
+            let elem = match act {
+                Activation::Gelu { tanh_approx: false } => DataType::Float,
+                _ => DataType::Double,
+            };
+            check_gradients(&make_case(spec, 11 + i as u64), &format!("{act:?} {loss:?}"), elem);
+        }
+    }
+}
+
+#[test]
+fn gradients_of_bean_and_baseline_regularizers() {
+    let bean = |variant, alpha, gamma| Some(Bean { variant, alpha, gamma });
+    let regs: Vec<(&str, Option<Bean>, Option<(Baseline, f64)>)> = vec![
+        ("BEAN-1", bean(BeanVariant::One, 0.7, 1.0), None),
+        ("BEAN-1 γ=2.5", bean(BeanVariant::One, 0.3, 2.5), None),
+        ("BEAN-2", bean(BeanVariant::Two, 0.7, 1.0), None),
+        ("BEAN-2 γ=0.4", bean(BeanVariant::Two, 2.0, 0.4), None),
+        ("L1", None, Some((Baseline::L1, 0.05))),
+        ("L2", None, Some((Baseline::L2, 0.05))),
+        ("group lasso", None, Some((Baseline::GroupLasso, 0.05))),
+        ("BEAN-1 + L1", bean(BeanVariant::One, 0.5, 1.0), Some((Baseline::L1, 0.02))),
+    ];
+    for (i, (what, bean, baseline)) in regs.into_iter().enumerate() {
+        let mut layers = vec![
+            layer(5, 6, Activation::Tanh, true),
+            layer(6, 4, Activation::Relu, true),
+            layer(4, 3, Activation::None, true),
+        ];
+        // Regularize every layer, including the first (whose input is the data).
+        for l in &mut layers {
+            l.bean = bean;
+            l.baseline = baseline;
+        }
+        let spec = StepSpec {
+            layers,
+            loss: LossKind::CrossEntropy,
+            optimizer: Optimizer::Sgd { momentum: 0.9 },
+        };
+        check_gradients(&make_case(spec, 101 + i as u64), what, DataType::Double);
+    }
+}
+
+/// R = α/n² Σ_ij M_ij D_ij written out as in the definition: O(n²·B) with the n×n×B differences.
+fn bean_by_definition(h: &Array2<f64>, w: &Array2<f64>, bean: Bean) -> f64 {
+    let (b, n) = h.dim();
+    let a = w.mapv(|v| (bean.gamma * v).tanh().abs());
+    let c = a.dot(&a.t());
+    let mut sum = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            let m = match bean.variant {
+                BeanVariant::One => c[[i, j]],
+                BeanVariant::Two => c[[i, j]] * c[[i, j]],
+            };
+            let d: f64 = (0..b).map(|r| (h[[r, i]] - h[[r, j]]).powi(2)).sum::<f64>() / b as f64;
+            sum += m * d;
+        }
+    }
+    bean.alpha * sum / (n * n) as f64
+}
+
+#[test]
+fn bean_term_matches_the_definition() {
+    for (seed, variant) in [(7, BeanVariant::One), (8, BeanVariant::Two)] {
+        let bean = Bean { variant, alpha: 0.9, gamma: 1.7 };
+        let mut layers = vec![layer(7, 5, Activation::Relu, true), layer(5, 3, Activation::None, true)];
+        layers[0].bean = Some(bean);
+        layers[1].bean = Some(bean);
+        let spec = StepSpec {
+            layers,
+            loss: LossKind::CrossEntropy,
+            optimizer: adam(),
+        };
+        let case = make_case(spec, seed);
+        let loss = onnx::to_bytes(&case.spec.loss_graph(DataType::Double));
+        let out = run(&loss, &base_feed(&case));
+        let graph_value = out[1].sum();
+
+        let w0: Array2<f64> = case.params[0].1.clone().into_dimensionality().unwrap();
+        let b0: Array1<f64> = case.params[1].1.clone().into_dimensionality().unwrap();
+        let w1: Array2<f64> = case.params[2].1.clone().into_dimensionality().unwrap();
+        let h1 = (case.x.dot(&w0) + &b0.insert_axis(Axis(0))).mapv(|v| v.max(0.0));
+        let reference = bean_by_definition(&case.x, &w0, bean) + bean_by_definition(&h1, &w1, bean);
+        let rel = (graph_value - reference).abs() / reference.abs();
+        assert!(rel < 1e-12, "{variant:?}: graph {graph_value}, definition {reference}");
+    }
+}
