@@ -18,8 +18,10 @@ pub enum Features {
 pub struct Dataset {
     pub path: PathBuf,
     pub x: Features,
-    /// Class labels, one per row of `x`; None when the file has no label array.
+    /// Class labels, one per row of `x`; None when the file has no integer label array.
     pub y: Option<Vec<i64>>,
+    /// Regression targets `[N, k]` when `y` holds floats instead of labels.
+    pub y_values: Option<ndarray::Array2<f32>>,
 }
 
 /// Names of the arrays to read.
@@ -62,7 +64,33 @@ impl Dataset {
         let x = read_features(&mut npz, &keys.x)
             .map_err(|r| err(format!("array '{}': {r}", keys.x)))?;
         let rows = x.rows();
-        let y = if names.iter().any(|n| n == &keys.y) {
+        let has_y = names.iter().any(|n| n == &keys.y);
+        // Float targets (regression) are accepted where labels are not required.
+        let y_values = if has_y && !require_labels {
+            read_values(&mut npz, &keys.y).map_err(|r| err(format!("array '{}': {r}", keys.y)))?
+        } else {
+            None
+        };
+        if let Some(v) = &y_values {
+            if v.nrows() != rows {
+                return Err(err(format!(
+                    "'{}' has {rows} rows but '{}' has {}",
+                    keys.x,
+                    keys.y,
+                    v.nrows()
+                )));
+            }
+            if let Some(row) = v
+                .axis_iter(Axis(0))
+                .position(|r| r.iter().any(|x| !x.is_finite()))
+            {
+                return Err(err(format!(
+                    "'{}' holds NaN or infinity in row {row}",
+                    keys.y
+                )));
+            }
+        }
+        let y = if has_y && y_values.is_none() {
             let y = read_labels(&mut npz, &keys.y)
                 .map_err(|r| err(format!("array '{}': {r}", keys.y)))?;
             if y.len() != rows {
@@ -93,6 +121,7 @@ impl Dataset {
             path: path.to_path_buf(),
             x,
             y,
+            y_values,
         };
         if let Some(row) = ds.first_non_finite_row() {
             return Err(err(format!(
@@ -238,6 +267,27 @@ fn read_labels(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Vec<
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Float targets (regression), or None when the array is not float.
+fn read_values(
+    npz: &mut NpzReader<File>,
+    key: &str,
+) -> std::result::Result<Option<ndarray::Array2<f32>>, String> {
+    let a = match npz.by_name::<OwnedRepr<f32>, IxDyn>(key) {
+        Ok(a) => a,
+        Err(e) if is_wrong_type(&e) => match npz.by_name::<OwnedRepr<f64>, IxDyn>(key) {
+            Ok(a) => a.mapv(|v| v as f32),
+            Err(e) if is_wrong_type(&e) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        },
+        Err(e) => return Err(e.to_string()),
+    };
+    let rows = a.shape().first().copied().unwrap_or(0);
+    let cols = a.len().checked_div(rows).unwrap_or(0);
+    a.into_shape_with_order((rows, cols))
+        .map(Some)
+        .map_err(|_| "regression targets must be [N] or [N, k]".to_string())
 }
 
 fn flat_labels(a: ArrayD<i64>) -> std::result::Result<Vec<i64>, String> {

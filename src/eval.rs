@@ -112,6 +112,20 @@ fn class_labels_for(model: &Model, scores: &str) -> Option<Vec<i64>> {
 /// The model reduced to what computes `target`, with its input's batch dimension symbolic and its
 /// other dims taken from the data when the model leaves them open.
 pub fn scoring_model(model: &Model, target: &Target, sample_shape: &[usize]) -> Result<Model> {
+    let out_type = match target.kind {
+        TargetKind::Scores => DataType::Float,
+        TargetKind::Labels => DataType::Int64,
+    };
+    subgraph_model(model, &target.tensor, out_type, sample_shape)
+}
+
+/// The model reduced to what computes tensor `output` (of type `out_type`), batch dim symbolic.
+pub fn subgraph_model(
+    model: &Model,
+    output: &str,
+    out_type: DataType,
+    sample_shape: &[usize],
+) -> Result<Model> {
     let input = single_input(model)?;
     let (elem_type, shape) = input
         .tensor_shape()
@@ -136,17 +150,8 @@ pub fn scoring_model(model: &Model, target: &Target, sample_shape: &[usize]) -> 
             shape: Some(dims.clone()),
         };
     }
-    let out_type = match target.kind {
-        TargetKind::Scores => DataType::Float,
-        TargetKind::Labels => DataType::Int64,
-    };
-    let existing = m
-        .graph
-        .outputs
-        .iter()
-        .find(|o| o.name == target.tensor)
-        .cloned();
-    let out = existing.unwrap_or_else(|| ValueInfo::tensor(&target.tensor, out_type, None));
+    let existing = m.graph.outputs.iter().find(|o| o.name == output).cloned();
+    let out = existing.unwrap_or_else(|| ValueInfo::tensor(output, out_type, None));
     m.graph.outputs = vec![out];
     m.graph.remove_dead_nodes();
     // Value infos of the cut-off tail and intermediate shapes may pin the batch; let engines infer.

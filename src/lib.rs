@@ -1,4 +1,5 @@
 //! bean-onnx: import an ONNX MLP, find its dense layers, run and evaluate it, write it back.
+pub mod assemblies;
 pub mod data;
 pub mod engine;
 pub mod error;

@@ -1,9 +1,12 @@
 //! The `bean-onnx` command line. Exit codes: 0 ok, 1 error, 2 usage, 3 gate failed.
+mod cli;
+
 use anyhow::{Context, Result};
-use bean_onnx::data::{DataKeys, Dataset};
-use bean_onnx::engine::{Device, EngineKind, EngineOptions};
-use bean_onnx::{eval, inspect, onnx};
-use clap::{Args, Parser, Subcommand};
+use bean_onnx::data::Dataset;
+use bean_onnx::engine::Device;
+use bean_onnx::{eval, inspect};
+use clap::{Parser, Subcommand};
+use cli::{load_model, DataArgs, EngineChoice};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,9 +37,9 @@ enum Command {
         model: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// Engine that runs the model.
+        /// Engine that runs the model (auto: ort when its library is found, else tract).
         #[arg(long, value_enum, default_value = "tract")]
-        engine: EngineKind,
+        engine: EngineChoice,
         /// Device for --engine ort: cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]
         device: Device,
@@ -47,28 +50,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Args)]
-struct DataArgs {
-    /// Labelled data: .npz (plain or compressed) with features and integer labels.
-    #[arg(long)]
-    data: PathBuf,
-    /// Name of the feature array (float32, float64 or uint8; reshaped to the model's input).
-    #[arg(long, default_value = "x")]
-    x_key: String,
-    /// Name of the label array (integers).
-    #[arg(long, default_value = "y")]
-    y_key: String,
-}
-
-impl DataArgs {
-    fn keys(&self) -> DataKeys {
-        DataKeys {
-            x: self.x_key.clone(),
-            y: self.y_key.clone(),
-        }
-    }
+    /// Fine-tune the dense layers with BEAN (or a baseline regularizer) and write the model.
+    Finetune(Box<cli::finetune::FinetuneArgs>),
 }
 
 fn main() -> ExitCode {
@@ -80,15 +63,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn load_model(path: &std::path::Path) -> Result<bean_onnx::ir::Model> {
-    let model =
-        onnx::load(path).with_context(|| format!("cannot read model {}", path.display()))?;
-    for w in &model.warnings {
-        eprintln!("warning: {}: {w}", path.display());
-    }
-    Ok(model)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -113,7 +87,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let m = load_model(&model)?;
             let ds = Dataset::load(&data.data, &data.keys(), true)?;
-            let opts = EngineOptions { threads, device };
+            let (engine, opts) = cli::resolve_engine(engine, device, threads)?;
             let r = eval::evaluate(&m, &ds, engine, &opts)
                 .with_context(|| format!("cannot evaluate {}", model.display()))?;
             if json {
@@ -125,6 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Finetune(args) => return cli::finetune::run(*args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -173,6 +173,84 @@ impl DenseLayer {
             _ => b,
         }
     }
+
+    /// Gemm's alpha and beta (1 for MatMul).
+    fn scales(&self) -> (f32, f32) {
+        match self.op {
+            DenseOp::Gemm { alpha, beta, .. } => (alpha, beta),
+            DenseOp::MatMul { .. } => (1.0, 1.0),
+        }
+    }
+
+    /// Whether the weight can be trained and written back (Gemm alpha ≠ 0, no transposed input).
+    pub fn trainable(&self) -> std::result::Result<(), String> {
+        match self.op {
+            DenseOp::Gemm { alpha: 0.0, .. } => Err("Gemm alpha is 0".into()),
+            DenseOp::Gemm { trans_a: true, .. } => {
+                Err("Gemm transA=1 is not supported for training".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the bias can be trained (present, and Gemm beta ≠ 0).
+    pub fn bias_trainable(&self) -> bool {
+        self.bias.is_some() && self.scales().1 != 0.0
+    }
+
+    /// Writes an effective weight `[n_in', n_out']` and bias `[n_out']` back into the layer's
+    /// initializers in their own layout, undoing alpha/beta, keeping names and storage. Sizes may
+    /// differ from the current ones (pruning); the layer's `n_in`/`n_out` are not updated here.
+    pub fn write_back(
+        &self,
+        graph: &mut Graph,
+        w: &Array2<f32>,
+        b: Option<&Array1<f32>>,
+    ) -> Result<()> {
+        let (alpha, beta) = self.scales();
+        let (n_in, n_out) = w.dim();
+        let stored = match self.layout {
+            Layout::InOut => w.as_standard_layout().into_owned(),
+            Layout::OutIn => w.t().as_standard_layout().into_owned(),
+        };
+        let stored = if alpha != 1.0 { stored / alpha } else { stored };
+        let dims = match self.layout {
+            Layout::InOut => vec![n_in as i64, n_out as i64],
+            Layout::OutIn => vec![n_out as i64, n_in as i64],
+        };
+        let t = graph
+            .initializer_mut(&self.weight)
+            .ok_or_else(|| Error::Graph(format!("weight '{}' disappeared", self.weight)))?;
+        t.set_f32(dims, stored.into_raw_vec_and_offset().0);
+        if let (Some(name), Some(b)) = (&self.bias, b) {
+            let t = graph
+                .initializer_mut(name)
+                .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
+            let values: Vec<f32> = b
+                .iter()
+                .map(|v| if beta != 1.0 { v / beta } else { *v })
+                .collect();
+            let uniform = values.windows(2).all(|p| p[0] == p[1]);
+            // Keep the bias's shape when it stays valid; a broadcast scalar that is no longer
+            // uniform becomes a per-output vector (still a valid Gemm C).
+            let broadcast_scalar = t.len() == 1 && self.n_out != 1;
+            let dims = if broadcast_scalar && uniform && !values.is_empty() {
+                let d = t.dims.clone();
+                t.set_f32(d, vec![values[0]]);
+                return Ok(());
+            } else if broadcast_scalar {
+                vec![n_out as i64]
+            } else {
+                match t.dims.len() {
+                    0 => vec![],
+                    1 => vec![n_out as i64],
+                    _ => vec![1, n_out as i64],
+                }
+            };
+            t.set_f32(dims, values);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,10 @@ use ndarray::{Array1, Array2, ArrayD, Axis};
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     }
     fn matrix(&mut self, r: usize, c: usize, scale: f64) -> Array2<f64> {
@@ -58,14 +61,22 @@ fn make_case(spec: StepSpec, seed: u64) -> Case {
         .into_iter()
         .map(|p| {
             let a = if p.is_bias {
-                rng.matrix(1, p.shape[0], 0.3).into_shape_with_order(p.shape[0]).unwrap().into_dyn()
+                rng.matrix(1, p.shape[0], 0.3)
+                    .into_shape_with_order(p.shape[0])
+                    .unwrap()
+                    .into_dyn()
             } else {
                 rng.matrix(p.shape[0], p.shape[1], 0.8).into_dyn()
             };
             (p.name, a)
         })
         .collect();
-    Case { spec, x, target, params }
+    Case {
+        spec,
+        x,
+        target,
+        params,
+    }
 }
 
 /// Runs a graph in tract, feeding f64 values (converted when the graph is f32).
@@ -184,7 +195,11 @@ fn gradients_of_each_activation_and_loss() {
     for (i, act) in acts.into_iter().enumerate() {
         for loss in [LossKind::CrossEntropy, LossKind::Mse] {
             let spec = StepSpec {
-                layers: vec![layer(5, 4, act, true), layer(4, 4, act, i % 2 == 0), layer(4, 3, Activation::None, true)],
+                layers: vec![
+                    layer(5, 4, act, true),
+                    layer(4, 4, act, i % 2 == 0),
+                    layer(4, 3, Activation::None, true),
+                ],
                 loss,
                 optimizer: adam(),
             };
@@ -192,15 +207,26 @@ fn gradients_of_each_activation_and_loss() {
                 Activation::Gelu { tanh_approx: false } => DataType::Float,
                 _ => DataType::Double,
             };
-            check_gradients(&make_case(spec, 11 + i as u64), &format!("{act:?} {loss:?}"), elem);
+            check_gradients(
+                &make_case(spec, 11 + i as u64),
+                &format!("{act:?} {loss:?}"),
+                elem,
+            );
         }
     }
 }
 
 #[test]
 fn gradients_of_bean_and_baseline_regularizers() {
-    let bean = |variant, alpha, gamma| Some(Bean { variant, alpha, gamma });
-    let regs: Vec<(&str, Option<Bean>, Option<(Baseline, f64)>)> = vec![
+    let bean = |variant, alpha, gamma| {
+        Some(Bean {
+            variant,
+            alpha,
+            gamma,
+        })
+    };
+    type Reg = (&'static str, Option<Bean>, Option<(Baseline, f64)>);
+    let regs: Vec<Reg> = vec![
         ("BEAN-1", bean(BeanVariant::One, 0.7, 1.0), None),
         ("BEAN-1 γ=2.5", bean(BeanVariant::One, 0.3, 2.5), None),
         ("BEAN-2", bean(BeanVariant::Two, 0.7, 1.0), None),
@@ -208,7 +234,11 @@ fn gradients_of_bean_and_baseline_regularizers() {
         ("L1", None, Some((Baseline::L1, 0.05))),
         ("L2", None, Some((Baseline::L2, 0.05))),
         ("group lasso", None, Some((Baseline::GroupLasso, 0.05))),
-        ("BEAN-1 + L1", bean(BeanVariant::One, 0.5, 1.0), Some((Baseline::L1, 0.02))),
+        (
+            "BEAN-1 + L1",
+            bean(BeanVariant::One, 0.5, 1.0),
+            Some((Baseline::L1, 0.02)),
+        ),
     ];
     for (i, (what, bean, baseline)) in regs.into_iter().enumerate() {
         let mut layers = vec![
@@ -252,8 +282,15 @@ fn bean_by_definition(h: &Array2<f64>, w: &Array2<f64>, bean: Bean) -> f64 {
 #[test]
 fn bean_term_matches_the_definition() {
     for (seed, variant) in [(7, BeanVariant::One), (8, BeanVariant::Two)] {
-        let bean = Bean { variant, alpha: 0.9, gamma: 1.7 };
-        let mut layers = vec![layer(7, 5, Activation::Relu, true), layer(5, 3, Activation::None, true)];
+        let bean = Bean {
+            variant,
+            alpha: 0.9,
+            gamma: 1.7,
+        };
+        let mut layers = vec![
+            layer(7, 5, Activation::Relu, true),
+            layer(5, 3, Activation::None, true),
+        ];
         layers[0].bean = Some(bean);
         layers[1].bean = Some(bean);
         let spec = StepSpec {
@@ -272,6 +309,9 @@ fn bean_term_matches_the_definition() {
         let h1 = (case.x.dot(&w0) + &b0.insert_axis(Axis(0))).mapv(|v| v.max(0.0));
         let reference = bean_by_definition(&case.x, &w0, bean) + bean_by_definition(&h1, &w1, bean);
         let rel = (graph_value - reference).abs() / reference.abs();
-        assert!(rel < 1e-12, "{variant:?}: graph {graph_value}, definition {reference}");
+        assert!(
+            rel < 1e-12,
+            "{variant:?}: graph {graph_value}, definition {reference}"
+        );
     }
 }

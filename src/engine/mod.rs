@@ -120,9 +120,18 @@ pub fn load_step_runner(
     match kind {
         EngineKind::Tract => {
             check_cpu("tract", opts)?;
-            Ok(Box::new(tract_engine::TractStepRunner::load(model, state_names, n_scalars)?))
+            Ok(Box::new(tract_engine::TractStepRunner::load(
+                model,
+                state_names,
+                n_scalars,
+            )?))
         }
-        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(model, state_names, n_scalars, opts)?)),
+        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(
+            model,
+            state_names,
+            n_scalars,
+            opts,
+        )?)),
     }
 }
 
@@ -130,7 +139,10 @@ fn check_cpu(engine: &str, opts: &EngineOptions) -> Result<()> {
     if opts.device != Device::Cpu {
         return Err(crate::Error::engine(
             engine,
-            format!("runs on the CPU only; device {} needs --engine ort", opts.device),
+            format!(
+                "runs on the CPU only; device {} needs --engine ort",
+                opts.device
+            ),
         ));
     }
     Ok(())

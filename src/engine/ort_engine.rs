@@ -1,8 +1,8 @@
 //! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
 //! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
 use super::{Device, EngineOptions, Session, StepRunner, Value};
-use ndarray::ArrayD;
 use crate::error::{Error, Result};
+use ndarray::ArrayD;
 use ort::ep::ExecutionProvider;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorElementType;
@@ -103,52 +103,61 @@ impl OrtSession {
 }
 
 /// A session on the requested device: CUDA or a clear error, never a silent CPU fallback.
-fn build_session(model: &[u8], opts: &EngineOptions) -> Result<(ort::session::Session, &'static str)> {
-        let env = environment()?;
-        let b = ort::session::Session::builder(env).map_err(err)?;
-        let b = b
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| err(e.to_string()))?;
-        let b = if opts.threads > 0 {
-            b.with_intra_threads(opts.threads)
-                .map_err(|e| err(e.to_string()))?
-        } else {
-            b
-        };
-        let (mut b, provider) = match opts.device {
-            Device::Cpu => (b, "CPUExecutionProvider"),
-            Device::Cuda(id) => {
-                // A user who asked for CUDA gets CUDA or this error, never a silent CPU fallback.
-                if !ort::ep::CUDA::is_available().unwrap_or(false) {
-                    return Err(err(format!(
+fn build_session(
+    model: &[u8],
+    opts: &EngineOptions,
+) -> Result<(ort::session::Session, &'static str)> {
+    let env = environment()?;
+    let b = ort::session::Session::builder(env).map_err(err)?;
+    let b = b
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| err(e.to_string()))?;
+    let b = if opts.threads > 0 {
+        b.with_intra_threads(opts.threads)
+            .map_err(|e| err(e.to_string()))?
+    } else {
+        b
+    };
+    let (mut b, provider) = match opts.device {
+        Device::Cpu => (b, "CPUExecutionProvider"),
+        Device::Cuda(id) => {
+            // A user who asked for CUDA gets CUDA or this error, never a silent CPU fallback.
+            if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                return Err(err(format!(
                         "device cuda:{id} needs the CUDA execution provider, but the ONNX Runtime \
                          library at {} was built without it: install `onnxruntime-gpu` (and CUDA 13, \
                          cuDNN 9) or point ORT_DYLIB_PATH at a CUDA build",
                         find_library().map(|p| p.display().to_string()).unwrap_or_default()
                     )));
-                }
-                let ep = ort::ep::CUDA::default()
-                    .with_device_id(id)
-                    .build()
-                    .error_on_failure();
-                let b = b.with_execution_providers([ep]).map_err(|e| {
+            }
+            let ep = ort::ep::CUDA::default()
+                .with_device_id(id)
+                .build()
+                .error_on_failure();
+            let b = b.with_execution_providers([ep]).map_err(|e| {
                     err(format!(
                         "cannot start the CUDA execution provider on cuda:{id}: {e} (are the CUDA 13 \
                          runtime, cuDNN 9, cuBLAS and cuRAND libraries on LD_LIBRARY_PATH, and is a GPU present?)"
                     ))
                 })?;
-                (b, "CUDAExecutionProvider")
-            }
-        };
-        let session = b.commit_from_memory(model).map_err(err)?;
-        Ok((session, provider))
+            (b, "CUDAExecutionProvider")
+        }
+    };
+    let session = b.commit_from_memory(model).map_err(err)?;
+    Ok((session, provider))
 }
 
 fn input_value(v: &Value) -> Result<ort::session::SessionInputValue<'_>> {
     Ok(match v {
-        Value::F32(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
-        Value::F64(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
-        Value::I64(a) => ort::value::TensorRef::from_array_view(a.view()).map_err(err)?.into(),
+        Value::F32(a) => ort::value::TensorRef::from_array_view(a.view())
+            .map_err(err)?
+            .into(),
+        Value::F64(a) => ort::value::TensorRef::from_array_view(a.view())
+            .map_err(err)?
+            .into(),
+        Value::I64(a) => ort::value::TensorRef::from_array_view(a.view())
+            .map_err(err)?
+            .into(),
     })
 }
 
@@ -208,7 +217,12 @@ pub struct OrtStepRunner {
 }
 
 impl OrtStepRunner {
-    pub fn load(model: &[u8], state_names: Vec<String>, n_scalars: usize, opts: &EngineOptions) -> Result<Self> {
+    pub fn load(
+        model: &[u8],
+        state_names: Vec<String>,
+        n_scalars: usize,
+        opts: &EngineOptions,
+    ) -> Result<Self> {
         let (session, provider) = build_session(model, opts)?;
         Ok(OrtStepRunner {
             session,
@@ -265,7 +279,11 @@ impl StepRunner for OrtStepRunner {
     fn state(&self) -> Result<Vec<ArrayD<f32>>> {
         self.state
             .iter()
-            .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(err))
+            .map(|v| {
+                v.try_extract_array::<f32>()
+                    .map(|a| a.to_owned())
+                    .map_err(err)
+            })
             .collect()
     }
 

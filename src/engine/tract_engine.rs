@@ -1,8 +1,8 @@
 //! tract: the pure-Rust engine. The graph is optimised once with the batch dimension left
 //! symbolic (the model's inputs must declare their shapes, with a named batch dimension).
 use super::{Session, StepRunner, Value};
-use ndarray::ArrayD;
 use crate::error::{Error, Result};
+use ndarray::ArrayD;
 use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedSimplePlan>;
@@ -112,9 +112,16 @@ impl TractStepRunner {
 impl StepRunner for TractStepRunner {
     fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()> {
         if state.len() != self.n_state {
-            return Err(err(format!("expected {} state tensors, got {}", self.n_state, state.len())));
+            return Err(err(format!(
+                "expected {} state tensors, got {}",
+                self.n_state,
+                state.len()
+            )));
         }
-        self.state = state.iter().map(|a| Tensor::from(a.clone()).into_tvalue()).collect();
+        self.state = state
+            .iter()
+            .map(|a| Tensor::from(a.clone()).into_tvalue())
+            .collect();
         Ok(())
     }
 
@@ -138,11 +145,16 @@ impl StepRunner for TractStepRunner {
             .map(|t| {
                 let t = t.cast_to::<f32>().map_err(err)?;
                 let view = t.to_plain_array_view::<f32>().map_err(err)?;
-                view.iter().next().copied().ok_or_else(|| err("a scalar output is empty"))
+                view.iter()
+                    .next()
+                    .copied()
+                    .ok_or_else(|| err("a scalar output is empty"))
             })
             .collect::<Result<Vec<f32>>>()?;
         if scalars.iter().all(|v| v.is_finite()) {
-            let new_state: Vec<TValue> = outputs.drain(self.n_scalars..self.n_scalars + self.n_state).collect();
+            let new_state: Vec<TValue> = outputs
+                .drain(self.n_scalars..self.n_scalars + self.n_state)
+                .collect();
             self.state = new_state;
         }
         Ok(scalars)
@@ -151,7 +163,11 @@ impl StepRunner for TractStepRunner {
     fn state(&self) -> Result<Vec<ArrayD<f32>>> {
         self.state
             .iter()
-            .map(|t| t.to_plain_array_view::<f32>().map(|a| a.to_owned()).map_err(err))
+            .map(|t| {
+                t.to_plain_array_view::<f32>()
+                    .map(|a| a.to_owned())
+                    .map_err(err)
+            })
             .collect()
     }
 

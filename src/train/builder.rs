@@ -148,7 +148,10 @@ impl GraphBuilder {
         self.op(
             "Gemm",
             &[a, b],
-            vec![attr_int("transA", trans_a as i64), attr_int("transB", trans_b as i64)],
+            vec![
+                attr_int("transA", trans_a as i64),
+                attr_int("transB", trans_b as i64),
+            ],
         )
     }
     pub fn mul_scalar(&mut self, a: &str, k: f64) -> String {
@@ -161,10 +164,18 @@ impl GraphBuilder {
     /// Sum over `axes` (all axes when empty), keeping dims or not.
     pub fn reduce_sum(&mut self, a: &str, axes: &[i64], keepdims: bool) -> String {
         if axes.is_empty() {
-            return self.op("ReduceSum", &[a], vec![attr_int("keepdims", keepdims as i64)]);
+            return self.op(
+                "ReduceSum",
+                &[a],
+                vec![attr_int("keepdims", keepdims as i64)],
+            );
         }
         let ax = self.ints(axes);
-        self.op("ReduceSum", &[a, &ax], vec![attr_int("keepdims", keepdims as i64)])
+        self.op(
+            "ReduceSum",
+            &[a, &ax],
+            vec![attr_int("keepdims", keepdims as i64)],
+        )
     }
     pub fn reduce_mean(&mut self, a: &str, axes: &[i64], keepdims: bool) -> String {
         let attrs = if axes.is_empty() {

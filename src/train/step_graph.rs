@@ -62,8 +62,14 @@ pub enum LossKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Optimizer {
     /// PyTorch's SGD: buf ← μ·buf + g; p ← p − lr·buf.
-    Sgd { momentum: f64 },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Sgd {
+        momentum: f64,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
 }
 
 impl Optimizer {
@@ -118,9 +124,16 @@ impl StepSpec {
     /// State tensor names and shapes: the params, then each optimizer slot of each param.
     pub fn state_names(&self) -> Vec<(String, Vec<usize>)> {
         let params = self.params();
-        let mut v: Vec<(String, Vec<usize>)> = params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
+        let mut v: Vec<(String, Vec<usize>)> = params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect();
         for slot in self.optimizer.slots() {
-            v.extend(params.iter().map(|p| (format!("{}.{slot}", p.name), p.shape.clone())));
+            v.extend(
+                params
+                    .iter()
+                    .map(|p| (format!("{}.{slot}", p.name), p.shape.clone())),
+            );
         }
         v
     }
@@ -199,8 +212,16 @@ impl StepSpec {
             }
         };
         let correct = {
-            let a = g.op("ArgMax", &[&out], vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
-            let b = g.op("ArgMax", &[&target], vec![attr_int("axis", 1), attr_int("keepdims", 0)]);
+            let a = g.op(
+                "ArgMax",
+                &[&out],
+                vec![attr_int("axis", 1), attr_int("keepdims", 0)],
+            );
+            let b = g.op(
+                "ArgMax",
+                &[&target],
+                vec![attr_int("axis", 1), attr_int("keepdims", 0)],
+            );
             let eq = g.op("Equal", &[&a, &b], vec![]);
             let f = g.op("Cast", &[&eq], vec![attr_int("to", elem.code() as i64)]);
             g.reduce_sum(&f, &[], false)
@@ -229,7 +250,12 @@ impl StepSpec {
                 });
             }
         }
-        for (value, name) in [(&loss, "loss_task"), (&reg_bean, "reg_bean"), (&reg_base, "reg_base"), (&correct, "correct")] {
+        for (value, name) in [
+            (&loss, "loss_task"),
+            (&reg_bean, "reg_bean"),
+            (&reg_base, "reg_base"),
+            (&correct, "correct"),
+        ] {
             g.output(value, name);
         }
         if mode == Mode::Loss {
@@ -238,7 +264,13 @@ impl StepSpec {
 
         // Backward.
         let last = self.layers.len() - 1;
-        let mut g_z = activation_grad(&mut g, self.layers[last].activation, &z[last], &h[last + 1], &grad_out);
+        let mut g_z = activation_grad(
+            &mut g,
+            self.layers[last].activation,
+            &z[last],
+            &h[last + 1],
+            &grad_out,
+        );
         let mut grads: Vec<(String, String)> = Vec::new();
         for l in (0..self.layers.len()).rev() {
             let w = format!("W{l}");
@@ -258,7 +290,13 @@ impl StepSpec {
             if let Some(r) = &d_h_reg[l] {
                 d_h = g.add(&d_h, r);
             }
-            g_z = activation_grad(&mut g, self.layers[l - 1].activation, &z[l - 1], &h[l], &d_h);
+            g_z = activation_grad(
+                &mut g,
+                self.layers[l - 1].activation,
+                &z[l - 1],
+                &h[l],
+                &d_h,
+            );
         }
         let grad_of = |name: &str| -> String {
             grads
@@ -274,7 +312,10 @@ impl StepSpec {
             Optimizer::Sgd { momentum } => {
                 let mut bufs = Vec::new();
                 for p in &params {
-                    let buf_in = g.input(&format!("{}.buf", p.name), &p.shape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+                    let buf_in = g.input(
+                        &format!("{}.buf", p.name),
+                        &p.shape.iter().map(|&d| Some(d)).collect::<Vec<_>>(),
+                    );
                     let scaled = g.mul_scalar(&buf_in, momentum);
                     let buf = g.add(&scaled, &grad_of(&p.name));
                     let step_v = g.mul(&lr, &buf);

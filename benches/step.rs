@@ -1,0 +1,171 @@
+//! Samples/s of one fine-tuning step (forward, cross-entropy, optional BEAN-1 on the hidden
+//! layers, backward, Adam) through the ort and tract engines. Prints one JSON line per
+//! configuration, in the format `bench/report.py` joins with the PyTorch peer's.
+//!
+//! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]`
+use bean_onnx::engine::{load_step_runner, EngineKind, EngineOptions, Value};
+use bean_onnx::mlp::Activation;
+use bean_onnx::onnx;
+use bean_onnx::train::step_graph::*;
+use ndarray::{Array2, ArrayD};
+use std::time::Instant;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Deterministic pseudo-random normal-ish values (sum of uniforms).
+fn random(rows: usize, cols: usize, scale: f32, seed: &mut u64) -> Array2<f32> {
+    Array2::from_shape_fn((rows, cols), |_| {
+        let mut s = 0.0f32;
+        for _ in 0..4 {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s += (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        }
+        s * scale
+    })
+}
+
+fn spec(sizes: &[usize], bean: bool) -> StepSpec {
+    let n = sizes.len() - 1;
+    StepSpec {
+        layers: (0..n)
+            .map(|l| LayerSpec {
+                n_in: sizes[l],
+                n_out: sizes[l + 1],
+                activation: if l + 1 < n {
+                    Activation::Relu
+                } else {
+                    Activation::None
+                },
+                has_bias: true,
+                bean: (bean && l > 0).then_some(Bean {
+                    variant: BeanVariant::One,
+                    alpha: 0.05,
+                    gamma: 1.0,
+                }),
+                baseline: None,
+            })
+            .collect(),
+        loss: LossKind::CrossEntropy,
+        optimizer: Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads: usize = arg(&args, "--threads")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let quick = args.iter().any(|a| a == "--quick");
+    let models = arg(&args, "--models").unwrap_or_else(|| "lenet,wide".into());
+    let batches = arg(&args, "--batches").unwrap_or_else(|| "128,512".into());
+    let engines = arg(&args, "--engines").unwrap_or_else(|| "ort,tract".into());
+    let repeats = if quick { 3 } else { 7 };
+    for model in models.split(',') {
+        let sizes: &[usize] = match model {
+            "lenet" => &[784, 300, 100, 10],
+            "wide" => &[784, 1024, 1024, 10],
+            other => panic!("unknown model {other}"),
+        };
+        for batch in batches
+            .split(',')
+            .map(|b| b.parse::<usize>().expect("batch size"))
+        {
+            for engine in engines.split(',') {
+                let kind = match engine {
+                    "ort" => EngineKind::Ort,
+                    "tract" => EngineKind::Tract,
+                    other => panic!("unknown engine {other}"),
+                };
+                for (mode, bean) in [("plain", false), ("bean1", true)] {
+                    let spec = spec(sizes, bean);
+                    let bytes = onnx::to_bytes(&spec.step_graph());
+                    let names: Vec<String> =
+                        spec.state_names().into_iter().map(|(n, _)| n).collect();
+                    let opts = EngineOptions {
+                        threads,
+                        ..Default::default()
+                    };
+                    let mut runner =
+                        load_step_runner(kind, &bytes, names, OUTPUT_NAMES.len(), &opts)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    let mut seed = 42u64;
+                    let state: Vec<ArrayD<f32>> = spec
+                        .state_names()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (_, shape))| {
+                            let is_weight = i < spec.params().len() && shape.len() == 2;
+                            if is_weight {
+                                random(
+                                    shape[0],
+                                    shape[1],
+                                    (2.0 / shape[0] as f32).sqrt(),
+                                    &mut seed,
+                                )
+                                .into_dyn()
+                            } else {
+                                ArrayD::zeros(shape)
+                            }
+                        })
+                        .collect();
+                    runner.set_state(&state).expect("state");
+                    let x = random(batch, 784, 1.0, &mut seed).into_dyn();
+                    let mut t = ArrayD::<f32>::zeros(vec![batch, 10]);
+                    for b in 0..batch {
+                        t[[b, (b * 7) % 10]] = 1.0;
+                    }
+                    let mut step_no = 0f32;
+                    let mut step = |runner: &mut Box<dyn bean_onnx::engine::StepRunner>| {
+                        step_no += 1.0;
+                        runner
+                            .step(&[
+                                ("x", Value::F32(x.clone())),
+                                ("target", Value::F32(t.clone())),
+                                ("lr", Value::F32(ndarray::arr0(1e-3f32).into_dyn())),
+                                ("step", Value::F32(ndarray::arr0(step_no).into_dyn())),
+                            ])
+                            .expect("step")
+                    };
+                    for _ in 0..10 {
+                        step(&mut runner);
+                    }
+                    // Steps per block so a block takes about 0.3 s.
+                    let t0 = Instant::now();
+                    step(&mut runner);
+                    let one = t0.elapsed().as_secs_f64();
+                    let per_block = ((0.3 / one).ceil() as usize).clamp(3, 2000);
+                    let mut times = Vec::new();
+                    for _ in 0..repeats {
+                        let t0 = Instant::now();
+                        for _ in 0..per_block {
+                            step(&mut runner);
+                        }
+                        times.push(t0.elapsed().as_secs_f64() / per_block as f64);
+                    }
+                    let m = median(times);
+                    println!(
+                        "{{\"peer\": \"bean-onnx-{engine}\", \"model\": \"{model}\", \"batch\": {batch}, \"mode\": \"{mode}\", \
+                         \"threads\": {threads}, \"step_ms_median\": {:.4}, \"samples_per_second\": {:.1}, \"repeats\": {repeats}}}",
+                        m * 1e3,
+                        batch as f64 / m
+                    );
+                }
+            }
+        }
+    }
+}

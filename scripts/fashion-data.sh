@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the full Fashion-MNIST training split (60k) as target/data/fashion/{train,test}.npz from
+# Debian's dataset-fashion-mnist package (installed here when missing). Prints the folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=/usr/share/datasets/fashion-mnist
+out=target/data/fashion
+if [ ! -f "$src/train-images-idx3-ubyte.gz" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'" >&2
+    exit 1
+  fi
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >&2
+fi
+if [ ! -f "$out/train.npz" ]; then
+  mkdir -p "$out"
+  scripts/setup-ort.sh >/dev/null  # the venv with numpy
+  .venv/bin/python models/fashion-lenet/fetch_data.py "$out" --src "$src" >&2
+fi
+echo "$PWD/$out"

@@ -1,0 +1,356 @@
+//! `bean-onnx finetune`: flags → FinetuneConfig, files (metrics, checkpoints, output), Ctrl-C.
+use super::{load_model, output_guard, DataArgs, EngineArgs};
+use anyhow::{bail, Context, Result};
+use bean_onnx::data::Dataset;
+use bean_onnx::onnx::{self, SaveOptions};
+use bean_onnx::train::checkpoint;
+use bean_onnx::train::step_graph::{Baseline, BeanVariant, LossKind};
+use bean_onnx::train::{
+    self, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
+    StopReason,
+};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// The ONNX model to fine-tune.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Where to write the fine-tuned model (never over the input).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Labelled validation data: reported each epoch, and the best epoch's weights are kept.
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// BEAN variant: 1 (shared neighbours, O(B·n·m)), 2 (4-cycles, O(n²)), or off.
+    #[arg(long, default_value = "1", value_parser = ["1", "2", "off"])]
+    pub bean: String,
+    /// BEAN strength α.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Â = |tanh(γW)|: a number, or auto (γ = 1/std(W) per layer).
+    #[arg(long, default_value = "auto")]
+    pub gamma: String,
+    /// Layers to regularize: hidden (all but the first), all, or indices like 1,2.
+    #[arg(long, default_value = "hidden")]
+    pub layers: String,
+    /// Baseline regularizer on each neuron's outgoing weights (with --reg-weight).
+    #[arg(long, value_enum)]
+    pub reg: Option<Baseline>,
+    /// Weight of --reg.
+    #[arg(long, default_value_t = 1e-4)]
+    pub reg_weight: f64,
+    /// Task loss: auto (cross-entropy for labels or --teacher, MSE for float targets), ce or mse.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ce", "mse"])]
+    pub loss: String,
+    /// Distil from the original model's outputs instead of the labels (automatic without labels).
+    #[arg(long)]
+    pub teacher: bool,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Momentum for --optimizer sgd.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Seed of the batch shuffling: the same seed and engine give the same model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Append one JSON line per epoch (task loss, BEAN term, accuracies, samples/s) to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Continue from OUTPUT.ckpt.{json,npz} (written after every epoch) when it exists.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl FinetuneArgs {
+    pub fn config(&self) -> Result<FinetuneConfig> {
+        let bean = match self.bean.as_str() {
+            "1" => Some(BeanVariant::One),
+            "2" => Some(BeanVariant::Two),
+            _ => None,
+        };
+        let gamma = match self.gamma.as_str() {
+            "auto" => Gamma::Auto,
+            g => match g.parse::<f64>() {
+                Ok(v) if v > 0.0 && v.is_finite() => Gamma::Fixed(v),
+                _ => bail!("--gamma must be a positive number or auto, got '{g}'"),
+            },
+        };
+        let layers = match self.layers.as_str() {
+            "hidden" => LayerSelection::Hidden,
+            "all" => LayerSelection::All,
+            list => LayerSelection::List(
+                list.split(',')
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "--layers must be hidden, all or indices like 1,2; got '{list}'"
+                        )
+                    })?,
+            ),
+        };
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            bail!("--alpha must be a non-negative number, got {}", self.alpha);
+        }
+        if !(self.reg_weight >= 0.0 && self.reg_weight.is_finite()) {
+            bail!(
+                "--reg-weight must be a non-negative number, got {}",
+                self.reg_weight
+            );
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            bail!("--momentum must be in [0, 1), got {}", self.momentum);
+        }
+        let (engine, engine_opts) = self.engine.resolve()?;
+        Ok(FinetuneConfig {
+            bean,
+            alpha: self.alpha,
+            gamma,
+            layers,
+            baseline: self.reg.map(|r| (r, self.reg_weight)),
+            loss: match self.loss.as_str() {
+                "ce" => Some(LossKind::CrossEntropy),
+                "mse" => Some(LossKind::Mse),
+                _ => None,
+            },
+            teacher: self.teacher,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            optimizer: self.optimizer,
+            momentum: self.momentum,
+            engine,
+            engine_opts,
+            seed: self.seed,
+            progress: !self.json,
+        })
+    }
+}
+
+/// Files and Ctrl-C for the training loop.
+struct CliObserver {
+    metrics: Option<std::fs::File>,
+    checkpoint_base: PathBuf,
+    stop: Arc<AtomicBool>,
+    quiet: bool,
+    epochs: usize,
+}
+
+impl Observer for CliObserver {
+    fn epoch_end(&mut self, m: &EpochMetrics, ck: &Checkpoint) -> bean_onnx::Result<()> {
+        if let Some(f) = &mut self.metrics {
+            let line = serde_json::to_string(m).expect("metrics serialize");
+            writeln!(f, "{line}").map_err(|e| bean_onnx::Error::io("metrics file", e))?;
+        }
+        checkpoint::save(&self.checkpoint_base, ck)?;
+        if !self.quiet {
+            let val = m
+                .val_accuracy
+                .map(|v| format!("  val acc {v:.4}"))
+                .unwrap_or_default();
+            eprintln!(
+                "epoch {}/{}: loss {:.4}  bean {:.5}  reg {:.5}  train acc {:.4}{val}  ({:.0} samples/s)",
+                m.epoch, self.epochs, m.task_loss, m.bean, m.baseline, m.train_accuracy, m.samples_per_second
+            );
+        }
+        Ok(())
+    }
+
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
+    let cfg = args.config()?;
+    let model = load_model(&args.model)?;
+    let protected = output_guard(&args.model, &args.output)?;
+    let train = Dataset::load(&args.data.data, &args.data.keys(), false)?;
+    let val = args
+        .val
+        .as_ref()
+        .map(|p| Dataset::load(p, &args.data.keys(), true))
+        .transpose()?;
+    if !args.json {
+        eprintln!("engine: {} ({})", cfg.engine.name(), cfg.engine_opts.device);
+    }
+    let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
+    let resume = if args.resume {
+        let ck = checkpoint::load(&checkpoint_base)?;
+        if ck.is_none() && !args.json {
+            eprintln!(
+                "no checkpoint at {}.json: starting from the beginning",
+                checkpoint_base.display()
+            );
+        }
+        ck
+    } else {
+        None
+    };
+    let metrics = match &args.metrics {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(resume.is_some())
+                .write(true)
+                .truncate(resume.is_none())
+                .open(p)
+                .with_context(|| format!("cannot open metrics file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Ctrl-C finishes the current step, keeps the last epoch's checkpoint and writes nothing else.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let mut observer = CliObserver {
+        metrics,
+        checkpoint_base: checkpoint_base.clone(),
+        stop,
+        quiet: args.json,
+        epochs: cfg.epochs,
+    };
+    let outcome = train::finetune(&model, &train, val.as_ref(), &cfg, resume, &mut observer)
+        .with_context(|| format!("cannot fine-tune {}", args.model.display()))?;
+
+    match outcome.stop {
+        StopReason::Interrupted => {
+            eprintln!(
+                "interrupted: {} not written; the checkpoint of the last finished epoch is kept at {}.json — rerun with --resume",
+                args.output.display(),
+                checkpoint_base.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        StopReason::Diverged { .. } | StopReason::Completed => {}
+    }
+    let opts = SaveOptions {
+        protected,
+        ..Default::default()
+    };
+    onnx::save(&outcome.model, &args.output, &opts)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    if let StopReason::Diverged { epoch, step } = outcome.stop {
+        bail!(
+            "the loss became NaN or infinite at epoch {epoch}, step {step} (try a lower --lr or --alpha); \
+             {} holds the last good weights",
+            args.output.display()
+        );
+    }
+    for p in [
+        checkpoint::paths(&checkpoint_base).0,
+        checkpoint::paths(&checkpoint_base).1,
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+    let summary = summary(&outcome, &cfg, &args.output);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    output: PathBuf,
+    engine: String,
+    device: String,
+    epochs: usize,
+    steps: usize,
+    samples_per_second: f64,
+    final_train_loss: Option<f64>,
+    final_bean: Option<f64>,
+    initial_val_accuracy: Option<f64>,
+    val_accuracy: Option<f64>,
+    best_epoch: Option<usize>,
+    layers: Vec<bean_onnx::train::finetune::LayerFigures>,
+    history: Vec<EpochMetrics>,
+}
+
+fn summary(o: &train::Outcome, cfg: &FinetuneConfig, output: &Path) -> Summary {
+    let seconds: f64 = o.history.iter().map(|m| m.seconds).sum();
+    let samples: f64 = o
+        .history
+        .iter()
+        .map(|m| m.samples_per_second * m.seconds)
+        .sum();
+    let last = o.history.last();
+    let val = match o.best_epoch {
+        Some(e) => o
+            .history
+            .iter()
+            .find(|m| m.epoch == e)
+            .and_then(|m| m.val_accuracy),
+        None => last.and_then(|m| m.val_accuracy),
+    };
+    Summary {
+        output: output.to_path_buf(),
+        engine: o.engine.clone(),
+        device: cfg.engine_opts.device.to_string(),
+        epochs: o.history.len(),
+        steps: o.steps,
+        samples_per_second: if seconds > 0.0 {
+            samples / seconds
+        } else {
+            0.0
+        },
+        final_train_loss: last.map(|m| m.task_loss),
+        final_bean: last.map(|m| m.bean),
+        initial_val_accuracy: o.initial_val_accuracy,
+        val_accuracy: val,
+        best_epoch: o.best_epoch,
+        layers: o.figures.clone(),
+        history: o.history.clone(),
+    }
+}
+
+fn print_summary(s: &Summary) {
+    println!(
+        "wrote {} ({} epochs, {} steps, {:.0} samples/s on {})",
+        s.output.display(),
+        s.epochs,
+        s.steps,
+        s.samples_per_second,
+        s.engine
+    );
+    if let (Some(a), Some(b)) = (s.initial_val_accuracy, s.val_accuracy) {
+        println!(
+            "validation accuracy {:.4} → {:.4} (best epoch {})",
+            a,
+            b,
+            s.best_epoch.map(|e| e.to_string()).unwrap_or("-".into())
+        );
+    }
+    for l in &s.layers {
+        println!(
+            "layer {} input neurons: modularity {:.3} → {:.3}, assemblies {} → {}",
+            l.layer,
+            l.modularity_before,
+            l.modularity_after,
+            l.assemblies_before,
+            l.assemblies_after
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Command implementations behind `main`: clap structs are turned into validated library configs.
+pub mod finetune;
+
+use anyhow::{bail, Context, Result};
+use bean_onnx::data::DataKeys;
+use bean_onnx::engine::{ort_engine, Device, EngineKind, EngineOptions};
+use bean_onnx::ir::Model;
+use bean_onnx::onnx;
+use bean_onnx::tensor::Storage;
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// Data: .npz (plain or compressed) with features x and integer labels y.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Name of the feature array (float32, float64 or uint8; reshaped to the model's input).
+    #[arg(long, default_value = "x")]
+    pub x_key: String,
+    /// Name of the label array.
+    #[arg(long, default_value = "y")]
+    pub y_key: String,
+}
+
+impl DataArgs {
+    pub fn keys(&self) -> DataKeys {
+        DataKeys {
+            x: self.x_key.clone(),
+            y: self.y_key.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// ort when an ONNX Runtime library is found, else tract.
+    Auto,
+    Ort,
+    Tract,
+}
+
+#[derive(Args)]
+pub struct EngineArgs {
+    /// Engine that runs the graphs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: EngineChoice,
+    /// Device for the ort engine: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Intra-op threads (0: the engine decides).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl EngineArgs {
+    pub fn resolve(&self) -> Result<(EngineKind, EngineOptions)> {
+        resolve_engine(self.engine, self.device, self.threads)
+    }
+}
+
+pub fn resolve_engine(
+    choice: EngineChoice,
+    device: Device,
+    threads: usize,
+) -> Result<(EngineKind, EngineOptions)> {
+    let kind = match choice {
+        EngineChoice::Ort => EngineKind::Ort,
+        EngineChoice::Tract => EngineKind::Tract,
+        // A GPU request needs ort: auto must not quietly pick tract for it.
+        EngineChoice::Auto if device != Device::Cpu || ort_engine::available() => EngineKind::Ort,
+        EngineChoice::Auto => EngineKind::Tract,
+    };
+    if kind == EngineKind::Tract && device != Device::Cpu {
+        bail!("the tract engine runs on the CPU only; --device {device} needs --engine ort");
+    }
+    Ok((kind, EngineOptions { threads, device }))
+}
+
+pub fn load_model(path: &Path) -> Result<Model> {
+    let model =
+        onnx::load(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    for w in &model.warnings {
+        eprintln!("warning: {}: {w}", path.display());
+    }
+    Ok(model)
+}
+
+/// Checks `output` can be written without touching the input, before any work is done; returns
+/// the input files to protect (the model and its external data files).
+pub fn output_guard(input: &Path, output: &Path) -> Result<Vec<PathBuf>> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: folder {} does not exist",
+            output.display(),
+            dir.display()
+        );
+    }
+    let model =
+        onnx::load(input).with_context(|| format!("cannot read model {}", input.display()))?;
+    let base = input.parent().unwrap_or(Path::new("."));
+    let mut protected = vec![input.to_path_buf()];
+    for t in &model.graph.initializers {
+        if let Storage::External(r) = &t.storage {
+            protected.push(base.join(&r.location));
+        }
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if protected.iter().any(|p| same(p, output)) {
+        bail!(
+            "refusing to write {}: it is an input file",
+            output.display()
+        );
+    }
+    Ok(protected)
+}
