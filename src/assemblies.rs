@@ -172,6 +172,85 @@ pub fn from_weights(w: ArrayView2<f32>, gamma: f64) -> LayerAssemblies {
     }
 }
 
+/// Assemblies of one hidden layer of a model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HiddenLayerAssemblies {
+    /// Hidden layer k: the outputs of dense layer k.
+    pub layer: usize,
+    pub n_neurons: usize,
+    /// Neuron indices of each assembly, largest first.
+    pub assemblies: Vec<Vec<usize>>,
+    pub sizes: Vec<usize>,
+    /// Modularity of the similarity graph the assemblies were found on.
+    pub modularity: f64,
+    /// "co-connectivity" (M = ÂÂᵀ of the outgoing weights) or "activity" (correlation on data).
+    pub source: &'static str,
+    /// γ used for Â = |tanh(γW)| (1/std(W) of the layer's outgoing weights).
+    pub gamma: f64,
+}
+
+/// Assemblies of every hidden layer, from co-connectivity, or from activity correlation when
+/// `activations` (one `[N, n_k]` array per hidden layer) are given; plus a picture panel each.
+pub fn hidden_layers(
+    model: &crate::ir::Model,
+    activations: Option<&[Array2<f32>]>,
+) -> crate::Result<(Vec<HiddenLayerAssemblies>, Vec<crate::plot::Panel>)> {
+    let view = crate::mlp::MlpView::find(&model.graph)?;
+    let mut reports = Vec::new();
+    let mut panels = Vec::new();
+    for k in 0..view.layers.len().saturating_sub(1) {
+        let w = view.layers[k + 1].weight_matrix(&model.graph);
+        let gamma = auto_gamma(w.view());
+        let a = strength(w.view(), gamma);
+        let (sim, source) = match activations {
+            Some(h) => (activity_similarity(h[k].view()), "activity"),
+            None => (co_connectivity(&a), "co-connectivity"),
+        };
+        let labels = louvain(&sim);
+        let groups = groups(&labels);
+        let row_order: Vec<usize> = groups.iter().flatten().copied().collect();
+        let mut row_breaks = Vec::new();
+        let mut pos = 0;
+        for g in &groups[..groups.len().saturating_sub(1)] {
+            pos += g.len();
+            row_breaks.push(pos);
+        }
+        // Each unit goes with the assembly it listens to most.
+        let mut cols: Vec<(usize, f64, usize)> = (0..a.ncols())
+            .map(|c| {
+                let (best, strength) = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(gi, g)| {
+                        (
+                            gi,
+                            g.iter().map(|&r| a[[r, c]]).sum::<f64>() / g.len() as f64,
+                        )
+                    })
+                    .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
+                (best, strength, c)
+            })
+            .collect();
+        cols.sort_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)));
+        panels.push(crate::plot::Panel {
+            values: a.clone(),
+            row_order,
+            col_order: cols.iter().map(|c| c.2).collect(),
+            row_breaks,
+        });
+        reports.push(HiddenLayerAssemblies {
+            layer: k,
+            n_neurons: w.nrows(),
+            sizes: groups.iter().map(Vec::len).collect(),
+            modularity: modularity(&sim, &labels),
+            assemblies: groups,
+            source,
+            gamma,
+        });
+    }
+    Ok((reports, panels))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,6 +136,32 @@ impl Dataset {
         self.x.rows()
     }
 
+    /// At most `max` rows, evenly spaced over the set (all of it when it is small enough).
+    pub fn evenly_spaced(&self, max: usize) -> Dataset {
+        let n = self.rows();
+        if n <= max || max == 0 {
+            return self.clone();
+        }
+        let rows: Vec<usize> = (0..max).map(|i| i * n / max).collect();
+        self.select(&rows)
+    }
+
+    /// The given rows.
+    pub fn select(&self, rows: &[usize]) -> Dataset {
+        Dataset {
+            path: self.path.clone(),
+            x: match &self.x {
+                Features::F32(a) => Features::F32(a.select(Axis(0), rows)),
+                Features::F64(a) => Features::F64(a.select(Axis(0), rows)),
+            },
+            y: self
+                .y
+                .as_ref()
+                .map(|y| rows.iter().map(|&r| y[r]).collect()),
+            y_values: self.y_values.as_ref().map(|v| v.select(Axis(0), rows)),
+        }
+    }
+
     fn first_non_finite_row(&self) -> Option<usize> {
         fn find<T: Copy>(a: &ArrayD<T>, finite: fn(T) -> bool) -> Option<usize> {
             a.axis_iter(Axis(0))

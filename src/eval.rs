@@ -126,6 +126,16 @@ pub fn subgraph_model(
     out_type: DataType,
     sample_shape: &[usize],
 ) -> Result<Model> {
+    subgraph_model_multi(model, &[output], out_type, sample_shape)
+}
+
+/// The model reduced to what computes `outputs` (all of type `out_type`), batch dim symbolic.
+pub fn subgraph_model_multi(
+    model: &Model,
+    outputs: &[&str],
+    out_type: DataType,
+    sample_shape: &[usize],
+) -> Result<Model> {
     let input = single_input(model)?;
     let (elem_type, shape) = input
         .tensor_shape()
@@ -150,9 +160,13 @@ pub fn subgraph_model(
             shape: Some(dims.clone()),
         };
     }
-    let existing = m.graph.outputs.iter().find(|o| o.name == output).cloned();
-    let out = existing.unwrap_or_else(|| ValueInfo::tensor(output, out_type, None));
-    m.graph.outputs = vec![out];
+    m.graph.outputs = outputs
+        .iter()
+        .map(|&name| {
+            let existing = m.graph.outputs.iter().find(|o| o.name == name).cloned();
+            existing.unwrap_or_else(|| ValueInfo::tensor(name, out_type, None))
+        })
+        .collect();
     m.graph.remove_dead_nodes();
     // Value infos of the cut-off tail and intermediate shapes may pin the batch; let engines infer.
     m.graph.value_info.clear();
@@ -230,14 +244,24 @@ struct Prediction {
     n_classes: Option<usize>,
 }
 
-/// The model's raw output on every row of `x`, batch by batch, concatenated.
+/// The model's first output on every row of `x`, batch by batch, concatenated.
 pub fn run_batches(
     session: &mut dyn engine::Session,
     input_name: &str,
     elem_type: DataType,
     x: &Features,
 ) -> Result<Value> {
-    let mut parts = Vec::new();
+    Ok(run_batches_all(session, input_name, elem_type, x)?.swap_remove(0))
+}
+
+/// Every output of the model on every row of `x`, batch by batch, concatenated.
+pub fn run_batches_all(
+    session: &mut dyn engine::Session,
+    input_name: &str,
+    elem_type: DataType,
+    x: &Features,
+) -> Result<Vec<Value>> {
+    let mut parts: Vec<Vec<Value>> = Vec::new();
     let rows = x.rows();
     let mut start = 0;
     while start < rows {
@@ -252,14 +276,22 @@ pub fn run_batches(
                 )))
             }
         };
-        let mut out = session.run(&[(input_name, value)])?;
+        let out = session.run(&[(input_name, value)])?;
         if out.is_empty() {
             return Err(Error::engine("engine", "the graph returned no output"));
         }
-        parts.push(out.swap_remove(0));
+        for (i, v) in out.into_iter().enumerate() {
+            if parts.len() <= i {
+                parts.push(Vec::new());
+            }
+            parts[i].push(v);
+        }
         start = end;
     }
-    concat(parts)
+    if parts.is_empty() {
+        return Err(Error::Invalid("no data rows".into()));
+    }
+    parts.into_iter().map(concat).collect()
 }
 
 fn concat(parts: Vec<Value>) -> Result<Value> {

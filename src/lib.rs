@@ -1,5 +1,6 @@
 //! bean-onnx: import an ONNX MLP, find its dense layers, run and evaluate it, write it back.
 pub mod assemblies;
+pub mod compress;
 pub mod data;
 pub mod engine;
 pub mod error;
@@ -8,8 +9,11 @@ pub mod inspect;
 pub mod ir;
 pub mod mlp;
 pub mod onnx;
+pub mod plot;
+pub mod prune;
 pub mod tensor;
 pub mod train;
+pub mod validate;
 
 /// Types generated from `proto/onnx.proto`. Only `onnx` (import/export) reads or builds them.
 #[allow(clippy::all, missing_docs)]

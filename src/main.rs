@@ -52,6 +52,14 @@ enum Command {
     },
     /// Fine-tune the dense layers with BEAN (or a baseline regularizer) and write the model.
     Finetune(Box<cli::finetune::FinetuneArgs>),
+    /// Show each hidden layer's neuron assemblies, their modularity, and a picture of them.
+    Assemblies(Box<cli::prune::AssembliesArgs>),
+    /// Remove and merge hidden neurons along assemblies and write the smaller model.
+    Prune(Box<cli::prune::PruneArgs>),
+    /// Compare a candidate with the original: accuracy, agreement, size, latency; gate with exit 3.
+    Validate(Box<cli::prune::ValidateArgs>),
+    /// Fine-tune with BEAN, prune within an accuracy budget, heal, validate: one CI step.
+    Compress(Box<cli::compress::CompressArgs>),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +108,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Finetune(args) => return cli::finetune::run(*args),
+        Command::Assemblies(args) => return cli::prune::run_assemblies(*args),
+        Command::Prune(args) => return cli::prune::run_prune(*args),
+        Command::Validate(args) => return cli::prune::run_validate(*args),
+        Command::Compress(args) => return cli::compress::run(*args),
     }
     Ok(ExitCode::SUCCESS)
 }

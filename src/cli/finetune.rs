@@ -345,7 +345,7 @@ fn print_summary(s: &Summary) {
     }
     for l in &s.layers {
         println!(
-            "layer {} input neurons: modularity {:.3} → {:.3}, assemblies {} → {}",
+            "hidden layer {}: modularity {:.3} → {:.3}, assemblies {} → {}",
             l.layer,
             l.modularity_before,
             l.modularity_after,

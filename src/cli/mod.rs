@@ -1,5 +1,7 @@
 //! Command implementations behind `main`: clap structs are turned into validated library configs.
+pub mod compress;
 pub mod finetune;
+pub mod prune;
 
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::DataKeys;

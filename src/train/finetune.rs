@@ -109,6 +109,7 @@ pub struct EpochMetrics {
 /// Assembly figures of a layer's input neurons (see `assemblies`), before and after fine-tuning.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerFigures {
+    /// Hidden layer k: the outputs of dense layer k (the input neurons of dense layer k + 1).
     pub layer: usize,
     pub gamma: f64,
     /// Modularity of the co-connectivity graph M = ÂÂᵀ under its Louvain assemblies.
@@ -340,7 +341,7 @@ fn figures(model: &Model, plan: &Plan, tuned: &Model) -> Vec<LayerFigures> {
             let after =
                 assemblies::from_weights(after_layer.weight_matrix(&tuned.graph).view(), gamma);
             Some(LayerFigures {
-                layer: i,
+                layer: i - 1,
                 gamma,
                 modularity_before: before.modularity,
                 modularity_after: after.modularity,

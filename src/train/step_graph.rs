@@ -325,6 +325,9 @@ impl StepSpec {
                 next.extend(bufs);
             }
             Optimizer::Adam { beta1, beta2, eps } => {
+                // PyTorch's Adam with the bias corrections folded into two scalars, so each
+                // parameter costs as few elementwise passes as possible:
+                // p ← p − (lr·√bc2/bc1)·m / (√v + eps·√bc2)
                 let b1 = g.scalar(beta1);
                 let b2 = g.scalar(beta2);
                 let one = g.scalar(1.0);
@@ -332,7 +335,10 @@ impl StepSpec {
                 let p2 = g.op("Pow", &[&b2, &step], vec![]);
                 let bc1 = g.sub(&one, &p1);
                 let bc2 = g.sub(&one, &p2);
-                let eps_c = g.scalar(eps);
+                let root_bc2 = g.op("Sqrt", &[&bc2], vec![]);
+                let lr_root = g.mul(&lr, &root_bc2);
+                let step_size = g.div(&lr_root, &bc1);
+                let eps_hat = g.mul_scalar(&root_bc2, eps);
                 let (mut ms, mut vs) = (Vec::new(), Vec::new());
                 for p in &params {
                     let dims: Vec<Option<usize>> = p.shape.iter().map(|&d| Some(d)).collect();
@@ -346,12 +352,10 @@ impl StepSpec {
                     let g2 = g.square(&grad);
                     let v2 = g.mul_scalar(&g2, 1.0 - beta2);
                     let v = g.add(&v1, &v2);
-                    let m_hat = g.div(&m, &bc1);
-                    let v_hat = g.div(&v, &bc2);
-                    let root = g.op("Sqrt", &[&v_hat], vec![]);
-                    let denom = g.add(&root, &eps_c);
-                    let ratio = g.div(&m_hat, &denom);
-                    let step_v = g.mul(&lr, &ratio);
+                    let root = g.op("Sqrt", &[&v], vec![]);
+                    let denom = g.add(&root, &eps_hat);
+                    let ratio = g.div(&m, &denom);
+                    let step_v = g.mul(&step_size, &ratio);
                     next.push((p.name.clone(), g.sub(&p.name, &step_v)));
                     ms.push((format!("{}.m", p.name), m));
                     vs.push((format!("{}.v", p.name), v));

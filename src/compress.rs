@@ -1,0 +1,181 @@
+//! `compress`: fine-tune with BEAN → prune within the accuracy budget → heal → validate, as one
+//! pipeline whose result is written only when the gate passes.
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::ir::Model;
+use crate::prune::{self, PruneConfig, PruneReport, SearchReport};
+use crate::train::{self, FinetuneConfig, Observer, StopReason};
+use crate::validate::{self, Validation};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct CompressConfig {
+    pub finetune: FinetuneConfig,
+    pub prune: PruneConfig,
+    /// Accuracy budget in points, for the search (on validation data) and the gate (on test data).
+    pub max_accuracy_drop: f64,
+    /// Epochs of plain fine-tuning (no BEAN) after pruning.
+    pub heal_epochs: usize,
+    pub heal_lr: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageFinetune {
+    pub epochs: usize,
+    pub engine: String,
+    pub samples_per_second: f64,
+    pub initial_val_accuracy: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompressReport {
+    pub finetune: StageFinetune,
+    pub prune: PruneReport,
+    pub search: SearchReport,
+    /// Epochs of healing each candidate got, and the seconds the whole search took.
+    pub heal_epochs: usize,
+    pub search_seconds: f64,
+    pub validation: Validation,
+    pub passed: bool,
+    /// Why the gate failed, when it did.
+    pub reason: Option<String>,
+    pub seconds: f64,
+}
+
+fn stage(o: &train::Outcome, seconds: f64) -> StageFinetune {
+    let secs: f64 = o.history.iter().map(|m| m.seconds).sum();
+    let samples: f64 = o
+        .history
+        .iter()
+        .map(|m| m.samples_per_second * m.seconds)
+        .sum();
+    StageFinetune {
+        epochs: o.history.len(),
+        engine: o.engine.clone(),
+        samples_per_second: if secs > 0.0 { samples / secs } else { 0.0 },
+        initial_val_accuracy: o.initial_val_accuracy,
+        val_accuracy: o
+            .best_epoch
+            .and_then(|e| o.history.iter().find(|m| m.epoch == e))
+            .or(o.history.last())
+            .and_then(|m| m.val_accuracy),
+        seconds,
+    }
+}
+
+/// Runs the pipeline. `candidate_path` is where the result would be written (for file sizes, the
+/// candidate is measured from a temporary file in the same folder). Returns the candidate and
+/// the report; the caller writes the candidate only when `report.passed`.
+#[allow(clippy::too_many_arguments)]
+pub fn compress(
+    model: &Model,
+    model_path: &Path,
+    train_set: &Dataset,
+    val: &Dataset,
+    test: &Dataset,
+    candidate_dir: &Path,
+    cfg: &CompressConfig,
+    observer: &mut dyn Observer,
+) -> Result<(Model, CompressReport)> {
+    let started = std::time::Instant::now();
+    let t = std::time::Instant::now();
+    let tuned = train::finetune(model, train_set, Some(val), &cfg.finetune, None, observer)?;
+    if tuned.stop != StopReason::Completed {
+        return Err(crate::Error::Invalid(format!(
+            "fine-tuning stopped: {:?}",
+            tuned.stop
+        )));
+    }
+    let finetune = stage(&tuned, t.elapsed().as_secs_f64());
+
+    // Each candidate is healed before it is judged, and the budget is measured against the
+    // original model, not the fine-tuned one.
+    let heal_cfg = FinetuneConfig {
+        bean: None,
+        baseline: None,
+        epochs: cfg.heal_epochs,
+        lr: cfg.heal_lr,
+        progress: false,
+        // Candidates run two at a time on the machine's cores.
+        engine_opts: crate::engine::EngineOptions {
+            threads: 1,
+            ..cfg.finetune.engine_opts
+        },
+        ..cfg.finetune.clone()
+    };
+    let heal = |m: Model| -> Result<Model> {
+        if cfg.heal_epochs == 0 {
+            return Ok(m);
+        }
+        let o = train::finetune(&m, train_set, None, &heal_cfg, None, &mut Silent)?;
+        match o.stop {
+            StopReason::Completed => Ok(o.model),
+            other => Err(crate::Error::Invalid(format!("healing stopped: {other:?}"))),
+        }
+    };
+    let t = std::time::Instant::now();
+    let (candidate, prune_report, search) = prune::search(
+        &tuned.model,
+        train_set,
+        val,
+        &cfg.prune,
+        cfg.max_accuracy_drop,
+        tuned.initial_val_accuracy,
+        Some(&heal),
+    )?;
+    let heal_seconds = t.elapsed().as_secs_f64();
+
+    let tmp = tempfile::Builder::new()
+        .suffix(".onnx")
+        .tempdir_in(candidate_dir)
+        .map_err(|e| crate::Error::io(candidate_dir, e))?;
+    let tmp_path = tmp.path().join("candidate.onnx");
+    crate::onnx::save(&candidate, &tmp_path, &Default::default())?;
+    let validation = validate::validate(
+        model,
+        model_path,
+        &candidate,
+        &tmp_path,
+        test,
+        Some(cfg.max_accuracy_drop),
+    )?;
+    let passed = validation.passed;
+    let reason = (!passed).then(|| {
+        format!(
+            "test accuracy dropped {:.2} points ({:.4} → {:.4}), more than the allowed {}",
+            validation.accuracy_drop,
+            validation.original.accuracy,
+            validation.candidate.accuracy,
+            cfg.max_accuracy_drop
+        )
+    });
+    Ok((
+        candidate,
+        CompressReport {
+            finetune,
+            prune: prune_report,
+            search,
+            heal_epochs: cfg.heal_epochs,
+            search_seconds: heal_seconds,
+            validation,
+            passed,
+            reason,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
+/// A fine-tune observer that reports nothing and never stops (healing inside the search).
+struct Silent;
+
+impl Observer for Silent {
+    fn epoch_end(&mut self, _: &train::EpochMetrics, _: &train::Checkpoint) -> Result<()> {
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,459 @@
+//! Pruning a model's hidden neurons along assemblies (and optionally its unused input features),
+//! and the search for the largest cut within an accuracy budget.
+pub mod boundary;
+
+pub use boundary::{BoundaryReport, Method};
+
+use crate::assemblies;
+use crate::data::Dataset;
+use crate::engine::{self, EngineKind, EngineOptions, Value};
+use crate::error::{Error, Result};
+use crate::eval::{self, single_input};
+use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, ValueType};
+use crate::mlp::{DenseLayer, DenseOp, MlpView};
+use crate::tensor::{DataType, Storage, Tensor, TensorData};
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct PruneConfig {
+    /// Fraction of each hidden layer's neurons to remove, in [0, 1).
+    pub ratio: f64,
+    /// Kept widths are multiples of this (1: any width).
+    pub round_to: usize,
+    pub method: Method,
+    /// Merge near-duplicate neurons within an assembly (Method::Assembly).
+    pub merge: bool,
+    /// Also drop input features that are constant on the data or unused, behind a Gather.
+    pub inputs: bool,
+    /// Calibration rows used (evenly spaced over the data).
+    pub calib_rows: usize,
+    pub engine: EngineKind,
+    pub engine_opts: EngineOptions,
+}
+
+impl Default for PruneConfig {
+    fn default() -> Self {
+        PruneConfig {
+            ratio: 0.5,
+            round_to: 1,
+            method: Method::Assembly,
+            merge: true,
+            inputs: false,
+            calib_rows: 10_000,
+            engine: EngineKind::Tract,
+            engine_opts: EngineOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerPruneReport {
+    /// Index of the dense layer whose outputs (hidden neurons) were pruned.
+    pub layer: usize,
+    #[serde(flatten)]
+    pub counts: BoundaryReport,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputReport {
+    pub before: usize,
+    pub after: usize,
+    pub constant: usize,
+    pub unused: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PruneReport {
+    pub ratio: f64,
+    pub method: Method,
+    pub hidden_before: usize,
+    pub hidden_after: usize,
+    pub layers: Vec<LayerPruneReport>,
+    pub inputs: Option<InputReport>,
+}
+
+/// Kept width of a layer of `n` neurons.
+pub fn kept_width(n: usize, ratio: f64, round_to: usize) -> usize {
+    let k = ((1.0 - ratio) * n as f64).round() as usize;
+    let k = if round_to > 1 {
+        let r = ((k as f64 / round_to as f64).round() as usize) * round_to;
+        if r == 0 {
+            round_to
+        } else {
+            r
+        }
+    } else {
+        k
+    };
+    k.clamp(1, n.max(1))
+}
+
+/// Output of dense layer `layer` on `data`, `[N, n_out]`.
+fn layer_activations(
+    model: &Model,
+    layer: &DenseLayer,
+    data: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<Array2<f32>> {
+    let input = single_input(model)?;
+    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
+    let x = data.features_for_input(&input.name, shape)?;
+    let sub = eval::subgraph_model(model, &layer.output, DataType::Float, &x.shape()[1..])?;
+    let mut session = engine::load(cfg.engine, &crate::onnx::to_bytes(&sub), &cfg.engine_opts)?;
+    let Value::F32(a) = eval::run_batches(session.as_mut(), &input.name, elem_type, &x)? else {
+        return Err(Error::Graph(format!(
+            "tensor '{}' is not float32",
+            layer.output
+        )));
+    };
+    let rows = a.shape()[0];
+    a.into_shape_with_order((rows, layer.n_out)).map_err(|_| {
+        Error::Graph(format!(
+            "tensor '{}' is not [N, {}]",
+            layer.output, layer.n_out
+        ))
+    })
+}
+
+/// Outputs of every hidden layer (dense layers 0..L-2) on `data`, in one pass.
+pub fn hidden_activations(
+    model: &Model,
+    data: &Dataset,
+    kind: EngineKind,
+    opts: &EngineOptions,
+) -> Result<Vec<Array2<f32>>> {
+    let view = MlpView::find(&model.graph)?;
+    let hidden = &view.layers[..view.layers.len() - 1];
+    if hidden.is_empty() {
+        return Ok(vec![]);
+    }
+    let input = single_input(model)?;
+    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
+    let x = data.features_for_input(&input.name, shape)?;
+    let names: Vec<&str> = hidden.iter().map(|l| l.output.as_str()).collect();
+    let sub = eval::subgraph_model_multi(model, &names, DataType::Float, &x.shape()[1..])?;
+    let mut session = engine::load(kind, &crate::onnx::to_bytes(&sub), opts)?;
+    let outs = eval::run_batches_all(session.as_mut(), &input.name, elem_type, &x)?;
+    hidden
+        .iter()
+        .zip(outs)
+        .map(|(l, v)| {
+            let Value::F32(a) = v else {
+                return Err(Error::Graph(format!(
+                    "tensor '{}' is not float32",
+                    l.output
+                )));
+            };
+            let rows = a.shape()[0];
+            a.into_shape_with_order((rows, l.n_out))
+                .map_err(|_| Error::Graph(format!("tensor '{}' is not [N, {}]", l.output, l.n_out)))
+        })
+        .collect()
+}
+
+/// Sets the last dimension of the recorded shapes of a layer's tensors to `width`.
+fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
+    let mut names = vec![layer.pre_activation.clone(), layer.output.clone()];
+    if let DenseOp::MatMul { node, .. } = layer.op {
+        names.extend(graph.nodes[node].outputs.first().cloned());
+    }
+    for v in graph.value_info.iter_mut().chain(graph.outputs.iter_mut()) {
+        if !names.contains(&v.name) {
+            continue;
+        }
+        if let ValueType::Tensor {
+            shape: Some(dims), ..
+        } = &mut v.ty
+        {
+            if let Some(last @ Dim::Value(_)) = dims.last_mut() {
+                *last = Dim::Value(width as i64);
+            }
+        }
+    }
+}
+
+/// Prunes every hidden layer of `model` to `1 - ratio` of its width, layer after layer (each
+/// layer's activations are measured on the model pruned so far).
+pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model, PruneReport)> {
+    if !(0.0..1.0).contains(&cfg.ratio) {
+        return Err(Error::Invalid(format!(
+            "--ratio must be in [0, 1), got {}",
+            cfg.ratio
+        )));
+    }
+    let calib = calib.evenly_spaced(cfg.calib_rows);
+    let mut m = model.clone();
+    let view = MlpView::find(&m.graph)?;
+    let n_layers = view.layers.len();
+    if n_layers < 2 && !cfg.inputs {
+        return Err(Error::NoDenseChain(
+            "the dense chain has a single layer: no hidden neurons to prune".into(),
+        ));
+    }
+    let hidden_before: usize = view.layers[..n_layers - 1].iter().map(|l| l.n_out).sum();
+    let mut layers = Vec::new();
+    for l in 0..n_layers - 1 {
+        let view = MlpView::find(&m.graph)?;
+        let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
+        let n = layer.n_out;
+        let keep_n = kept_width(n, cfg.ratio, cfg.round_to);
+        if keep_n == n {
+            layers.push(LayerPruneReport {
+                layer: l,
+                counts: BoundaryReport {
+                    n_before: n,
+                    n_after: n,
+                    ..Default::default()
+                },
+            });
+            continue;
+        }
+        let h = match cfg.method {
+            Method::Assembly => layer_activations(&m, layer, &calib, cfg)?,
+            Method::Magnitude => Array2::zeros((0, n)),
+        };
+        let labels = (cfg.merge && cfg.method == Method::Assembly)
+            .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
+        let w_next = next.weight_matrix(&m.graph);
+        let b_next = next.bias_trainable().then(|| next.bias_vector(&m.graph));
+        let p = boundary::plan(
+            h.view(),
+            w_next.view(),
+            b_next.as_ref(),
+            keep_n,
+            cfg.method,
+            labels.as_deref(),
+        );
+        let w_l = layer.weight_matrix(&m.graph).select(Axis(1), &p.keep);
+        let b_l = layer
+            .bias
+            .is_some()
+            .then(|| layer.bias_vector(&m.graph).select(Axis(0), &p.keep));
+        layer.write_back(&mut m.graph, &w_l, b_l.as_ref())?;
+        let b_next_out = p
+            .b_next
+            .clone()
+            .or_else(|| next.bias.is_some().then(|| next.bias_vector(&m.graph)));
+        next.write_back(&mut m.graph, &p.w_next, b_next_out.as_ref())?;
+        update_widths(&mut m.graph, layer, p.keep.len());
+        layers.push(LayerPruneReport {
+            layer: l,
+            counts: p.report,
+        });
+    }
+    let inputs = if cfg.inputs {
+        Some(prune_inputs(&mut m, &calib, cfg)?)
+    } else {
+        None
+    };
+    Ok((
+        m,
+        PruneReport {
+            ratio: cfg.ratio,
+            method: cfg.method,
+            hidden_before,
+            hidden_after: layers.iter().map(|l| l.counts.n_after).sum(),
+            layers,
+            inputs,
+        },
+    ))
+}
+
+/// Drops input features of the first dense layer that are constant on the data (their value
+/// folded into its bias) or have no outgoing weight, and gathers the kept ones in front of the
+/// layer so the model's interface stays the same.
+fn prune_inputs(m: &mut Model, calib: &Dataset, cfg: &PruneConfig) -> Result<InputReport> {
+    let view = MlpView::find(&m.graph)?;
+    let first = view.layers[0].clone();
+    if let DenseOp::Gemm { trans_a: true, .. } = first.op {
+        return Err(Error::Invalid(
+            "--inputs does not support a first Gemm with transA=1".into(),
+        ));
+    }
+    let x = crate::train::data_prep::chain_features(m, &view, calib, cfg.engine, &cfg.engine_opts)?;
+    let w = first.weight_matrix(&m.graph);
+    let mut b = first.bias_trainable().then(|| first.bias_vector(&m.graph));
+    let mean = x.mean_axis(Axis(0)).expect("rows");
+    let sd = x.std_axis(Axis(0), 0.0);
+    let (mut constant, mut unused, mut keep) = (0, 0, Vec::new());
+    for j in 0..first.n_in {
+        let row = w.row(j);
+        if row.iter().all(|&v| v == 0.0) {
+            unused += 1;
+        } else if sd[j] as f64 <= boundary::CONSTANT_TOL * (1.0 + (mean[j] as f64).abs())
+            && (b.is_some() || mean[j] == 0.0)
+        {
+            if let Some(b) = &mut b {
+                b.scaled_add(mean[j], &row);
+            }
+            constant += 1;
+        } else {
+            keep.push(j);
+        }
+    }
+    let report = InputReport {
+        before: first.n_in,
+        after: keep.len(),
+        constant,
+        unused,
+    };
+    if keep.len() == first.n_in || keep.is_empty() {
+        return Ok(InputReport {
+            after: first.n_in,
+            constant: 0,
+            unused: 0,
+            ..report
+        });
+    }
+    let w_kept = w.select(Axis(0), &keep);
+    let b_out = b.or_else(|| first.bias.is_some().then(|| first.bias_vector(&m.graph)));
+    first.write_back(&mut m.graph, &w_kept, b_out.as_ref())?;
+    insert_gather(&mut m.graph, &first, &keep);
+    Ok(report)
+}
+
+fn unique_name(graph: &Graph, base: &str) -> String {
+    let taken = |n: &str| {
+        graph.initializers.iter().any(|t| t.name == n)
+            || graph
+                .nodes
+                .iter()
+                .any(|x| x.name == n || x.outputs.iter().any(|o| o == n))
+            || graph.inputs.iter().any(|i| i.name == n)
+    };
+    let mut name = base.to_string();
+    let mut i = 1;
+    while taken(&name) {
+        name = format!("{base}_{i}");
+        i += 1;
+    }
+    name
+}
+
+fn insert_gather(graph: &mut Graph, first: &DenseLayer, keep: &[usize]) {
+    let indices = unique_name(graph, "bean_onnx_kept_inputs");
+    let gathered = unique_name(graph, &format!("{}_kept", first.input));
+    let node_name = unique_name(graph, "bean_onnx_gather_inputs");
+    graph.initializers.push(Tensor {
+        name: indices.clone(),
+        elem_type: DataType::Int64,
+        dims: vec![keep.len() as i64],
+        data: TensorData::I64(keep.iter().map(|&k| k as i64).collect()),
+        storage: Storage::Raw,
+        extra: Default::default(),
+    });
+    let first_node = first.nodes()[0];
+    graph.nodes[first_node].inputs[0] = gathered.clone();
+    graph.nodes.insert(
+        first_node,
+        Node {
+            name: node_name,
+            op_type: "Gather".into(),
+            inputs: vec![first.input.clone(), indices],
+            outputs: vec![gathered],
+            attributes: vec![Attribute {
+                name: "axis".into(),
+                value: AttrValue::Int(1),
+            }],
+            ..Default::default()
+        },
+    );
+}
+
+/// One evaluated pruning ratio.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Candidate {
+    pub ratio: f64,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchReport {
+    pub baseline_accuracy: f64,
+    pub max_accuracy_drop: f64,
+    pub chosen_ratio: f64,
+    pub chosen_accuracy: f64,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Applied to every pruned candidate before it is evaluated (healing), or nothing.
+pub type PostProcess<'a> = &'a (dyn Fn(Model) -> Result<Model> + Sync);
+
+/// The largest uniform ratio whose pruned (and `post`-processed) model stays within
+/// `max_drop_points` accuracy points of `baseline` (default: `model`'s own accuracy) on `val`: a
+/// 5% grid, then 1% steps above the best, candidates evaluated in parallel.
+pub fn search(
+    model: &Model,
+    calib: &Dataset,
+    val: &Dataset,
+    cfg: &PruneConfig,
+    max_drop_points: f64,
+    baseline: Option<f64>,
+    post: Option<PostProcess>,
+) -> Result<(Model, PruneReport, SearchReport)> {
+    if !(max_drop_points >= 0.0 && max_drop_points.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "--max-accuracy-drop must be a non-negative number of points, got {max_drop_points}"
+        )));
+    }
+    let baseline = match baseline {
+        Some(b) => b,
+        None => eval::evaluate(model, val, cfg.engine, &cfg.engine_opts)?.accuracy,
+    };
+    let within = |acc: f64| (baseline - acc) * 100.0 <= max_drop_points + 1e-9;
+    let evaluate = |ratios: Vec<f64>| -> Result<Vec<(Candidate, Model, PruneReport)>> {
+        ratios
+            .into_par_iter()
+            .map(|ratio| {
+                let c = PruneConfig {
+                    ratio,
+                    ..cfg.clone()
+                };
+                let (m, report) = prune(model, calib, &c)?;
+                let m = match post {
+                    Some(f) => f(m)?,
+                    None => m,
+                };
+                let accuracy = eval::evaluate(&m, val, cfg.engine, &cfg.engine_opts)?.accuracy;
+                Ok((Candidate { ratio, accuracy }, m, report))
+            })
+            .collect()
+    };
+    let mut results = evaluate((1..20).map(|i| i as f64 * 0.05).collect())?;
+    let best_grid = results
+        .iter()
+        .filter(|(c, _, _)| within(c.accuracy))
+        .map(|(c, _, _)| c.ratio)
+        .fold(0.0, f64::max);
+    let fine: Vec<f64> = (1..5)
+        .map(|i| best_grid + i as f64 * 0.01)
+        .filter(|&r| r < 0.995)
+        .collect();
+    results.extend(evaluate(fine)?);
+    results.sort_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio));
+    let candidates: Vec<Candidate> = results.iter().map(|(c, _, _)| c.clone()).collect();
+    let Some((best, m, report)) = results
+        .into_iter()
+        .filter(|(c, _, _)| within(c.accuracy))
+        .max_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio))
+    else {
+        let first = &candidates[0];
+        return Err(Error::Invalid(format!(
+            "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: removing {:.0}% of the hidden neurons already gives {:.4}",
+            first.ratio * 100.0,
+            first.accuracy
+        )));
+    };
+    Ok((
+        m,
+        report,
+        SearchReport {
+            baseline_accuracy: baseline,
+            max_accuracy_drop: max_drop_points,
+            chosen_ratio: best.ratio,
+            chosen_accuracy: best.accuracy,
+            candidates,
+        },
+    ))
+}

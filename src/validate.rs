@@ -1,0 +1,257 @@
+//! Candidate against original: same interface, accuracy, agreement, output difference, size and
+//! measured latency in tract.
+use crate::data::Dataset;
+use crate::engine::{self, EngineKind, EngineOptions, Value};
+use crate::error::{Error, Result};
+use crate::eval::{self, find_target, scoring_model, single_input, Target};
+use crate::inspect;
+use crate::ir::{Dim, Model, ValueInfo};
+use crate::tensor::Storage;
+use ndarray::{ArrayD, Axis};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFigures {
+    pub accuracy: f64,
+    pub params: usize,
+    pub macs: usize,
+    pub file_bytes: u64,
+    pub latency_ms_batch1: f64,
+    #[serde(rename = "latency_ms_batchN")]
+    pub latency_ms_batch_n: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    pub original: ModelFigures,
+    pub candidate: ModelFigures,
+    pub samples: usize,
+    /// Rows per call for `latency_ms_batchN`.
+    pub batch_n: usize,
+    /// Original accuracy minus candidate accuracy, in percentage points.
+    pub accuracy_drop: f64,
+    /// Fraction of rows where both predict the same class.
+    pub agreement: f64,
+    /// Largest absolute difference between the two models' class scores.
+    pub max_abs_diff: f64,
+    pub max_accuracy_drop: Option<f64>,
+    pub passed: bool,
+}
+
+/// Bytes of the model file and the external data files it references.
+pub fn file_bytes(model: &Model, path: &Path) -> u64 {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut locations: Vec<&str> = model
+        .graph
+        .initializers
+        .iter()
+        .filter_map(|t| match &t.storage {
+            Storage::External(r) => Some(r.location.as_str()),
+            _ => None,
+        })
+        .collect();
+    locations.sort();
+    locations.dedup();
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    size(path) + locations.iter().map(|l| size(&base.join(l))).sum::<u64>()
+}
+
+fn same_tensor_interface(a: &ValueInfo, b: &ValueInfo, batch_free: bool) -> bool {
+    match (a.tensor_shape(), b.tensor_shape()) {
+        (Some((ta, sa)), Some((tb, sb))) => {
+            let dims = |s: Option<&[Dim]>| -> Option<Vec<Option<i64>>> {
+                s.map(|s| {
+                    s.iter()
+                        .skip(batch_free as usize)
+                        .map(|d| match d {
+                            Dim::Value(v) => Some(*v),
+                            _ => None,
+                        })
+                        .collect()
+                })
+            };
+            ta == tb && (sa.is_none() || sb.is_none() || dims(sa) == dims(sb))
+        }
+        _ => a.type_string() == b.type_string(),
+    }
+}
+
+/// The candidate must be a drop-in replacement: same inputs and outputs, names and types.
+pub fn check_interface(original: &Model, candidate: &Model) -> Result<()> {
+    let describe = |m: &Model| -> (Vec<String>, Vec<String>) {
+        (
+            m.graph
+                .runtime_inputs()
+                .map(|v| format!("{}: {}", v.name, v.type_string()))
+                .collect(),
+            m.graph
+                .outputs
+                .iter()
+                .map(|v| format!("{}: {}", v.name, v.type_string()))
+                .collect(),
+        )
+    };
+    let ai: Vec<&ValueInfo> = original.graph.runtime_inputs().collect();
+    let bi: Vec<&ValueInfo> = candidate.graph.runtime_inputs().collect();
+    let ao = &original.graph.outputs;
+    let bo = &candidate.graph.outputs;
+    let same = ai.len() == bi.len()
+        && ao.len() == bo.len()
+        && ai
+            .iter()
+            .zip(&bi)
+            .all(|(a, b)| a.name == b.name && same_tensor_interface(a, b, true))
+        && ao
+            .iter()
+            .zip(bo)
+            .all(|(a, b)| a.name == b.name && same_tensor_interface(a, b, true));
+    if !same {
+        let (a, b) = (describe(original), describe(candidate));
+        return Err(Error::Invalid(format!(
+            "the candidate's interface differs from the original's: inputs {:?} vs {:?}, outputs {:?} vs {:?}",
+            a.0, b.0, a.1, b.1
+        )));
+    }
+    Ok(())
+}
+
+struct Scored {
+    scores: ArrayD<f64>,
+    predictions: Vec<i64>,
+}
+
+fn score(
+    model: &Model,
+    target: &Target,
+    data: &Dataset,
+    opts: &EngineOptions,
+) -> Result<(Scored, Model)> {
+    let input = single_input(model)?;
+    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
+    let x = data.features_for_input(&input.name, shape)?;
+    let sm = scoring_model(model, target, &x.shape()[1..])?;
+    let mut s = engine::load(EngineKind::Tract, &crate::onnx::to_bytes(&sm), opts)?;
+    let out = eval::run_batches(s.as_mut(), &input.name, elem_type, &x)?;
+    let scores = match out {
+        Value::F32(a) => a.mapv(f64::from),
+        Value::F64(a) => a,
+        Value::I64(a) => a.mapv(|v| v as f64),
+    };
+    let predictions = if scores.ndim() == 2 {
+        scores
+            .axis_iter(Axis(0))
+            .map(|row| {
+                let i = eval::argmax(row.iter().copied());
+                target
+                    .class_labels
+                    .as_ref()
+                    .and_then(|c| c.get(i).copied())
+                    .unwrap_or(i as i64)
+            })
+            .collect()
+    } else {
+        scores.iter().map(|&v| v as i64).collect()
+    };
+    Ok((
+        Scored {
+            scores,
+            predictions,
+        },
+        sm,
+    ))
+}
+
+/// Median wall time of one call on `rows` rows, in milliseconds, after warm-up.
+fn latency(model: &Model, data: &Dataset, rows: usize, runs: usize) -> Result<f64> {
+    let input = single_input(model)?;
+    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
+    let x = data.features_for_input(&input.name, shape)?;
+    let mut s = engine::load(
+        EngineKind::Tract,
+        &crate::onnx::to_bytes(model),
+        &EngineOptions::default(),
+    )?;
+    let value = match elem_type {
+        crate::tensor::DataType::Double => Value::F64(x.slice_f64(0, rows)),
+        _ => Value::F32(x.slice_f32(0, rows)),
+    };
+    let feed = [(input.name.as_str(), value)];
+    for _ in 0..3 {
+        s.run(&feed)?;
+    }
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            s.run(&feed).map(|_| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_>>()?;
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Compares `candidate` with `original` on labelled `data`.
+pub fn validate(
+    original: &Model,
+    original_path: &Path,
+    candidate: &Model,
+    candidate_path: &Path,
+    data: &Dataset,
+    max_drop: Option<f64>,
+) -> Result<Validation> {
+    check_interface(original, candidate)?;
+    let labels = data
+        .y
+        .as_ref()
+        .ok_or_else(|| Error::data(&data.path, "has no labels to validate against"))?;
+    let opts = EngineOptions::default();
+    let (ta, tb) = (find_target(original)?, find_target(candidate)?);
+    let (a, sa) = score(original, &ta, data, &opts)?;
+    let (b, sb) = score(candidate, &tb, data, &opts)?;
+    let n = labels.len().max(1) as f64;
+    let acc = |p: &[i64]| p.iter().zip(labels).filter(|(p, y)| p == y).count() as f64 / n;
+    let agreement = a
+        .predictions
+        .iter()
+        .zip(&b.predictions)
+        .filter(|(x, y)| x == y)
+        .count() as f64
+        / n;
+    let max_abs_diff = if a.scores.shape() == b.scores.shape() {
+        a.scores
+            .iter()
+            .zip(b.scores.iter())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    } else {
+        f64::INFINITY
+    };
+    let batch_n = data.rows().min(256);
+    let figures = |m: &Model, p: &Path, scoring: &Model, accuracy: f64| -> Result<ModelFigures> {
+        let r = inspect::report(m)?;
+        Ok(ModelFigures {
+            accuracy,
+            params: r.params_total,
+            macs: r.macs_total,
+            file_bytes: file_bytes(m, p),
+            latency_ms_batch1: latency(scoring, data, 1, 50)?,
+            latency_ms_batch_n: latency(scoring, data, batch_n, 15)?,
+        })
+    };
+    let original_f = figures(original, original_path, &sa, acc(&a.predictions))?;
+    let candidate_f = figures(candidate, candidate_path, &sb, acc(&b.predictions))?;
+    let accuracy_drop = (original_f.accuracy - candidate_f.accuracy) * 100.0;
+    let passed = max_drop.is_none_or(|p| accuracy_drop <= p + 1e-9);
+    Ok(Validation {
+        original: original_f,
+        candidate: candidate_f,
+        samples: labels.len(),
+        batch_n,
+        accuracy_drop,
+        agreement,
+        max_abs_diff,
+        max_accuracy_drop: max_drop,
+        passed,
+    })
+}
