@@ -191,7 +191,8 @@ mod tests {
             Method::Assembly,
             Some(&labels),
         );
-        assert_eq!(p.keep, vec![0, 2]);
+        // Neuron 1 goes, and one of the duplicate pair 0 / 3 merges into the other.
+        assert!(p.keep == vec![0, 2] || p.keep == vec![2, 3], "{:?}", p.keep);
         assert_eq!(
             (
                 p.report.constant_removed,
