@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a bundled real model (LeNet-300-100 on Fashion-MNIST, exported by PyTorch):
 # installs ONNX Runtime (PyPI wheel) and the Fashion-MNIST training split (Debian package),
-# builds, inspects and evaluates the model, fine-tunes it with BEAN-1 and evaluates the result.
+# builds, and compresses the model in one gated step: BEAN fine-tune → prune and merge within a
+# 1-point accuracy budget → heal → validate against the original. Then shows the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORT_DYLIB_PATH="$(scripts/setup-ort.sh)"
@@ -15,7 +16,8 @@ out=target/demo
 mkdir -p "$out"
 set -x
 "$bin" inspect "$model"
-"$bin" eval "$model" --data "$test" --engine tract
-"$bin" finetune "$model" --data "$data/train.npz" --val "$test" -o "$out/lenet-bean.onnx" \
-  --bean 1 --epochs 3 --metrics "$out/lenet-bean.metrics.jsonl"
-"$bin" eval "$out/lenet-bean.onnx" --data "$test" --engine ort
+"$bin" compress "$model" --data "$data/train.npz" --test "$test" -o "$out/lenet-small.onnx" \
+  --max-accuracy-drop 1 --report "$out/report.json"
+"$bin" inspect "$out/lenet-small.onnx"
+"$bin" validate "$model" "$out/lenet-small.onnx" --data "$test" --max-accuracy-drop 1
+"$bin" assemblies "$out/lenet-small.onnx" --plot "$out/assemblies.png"

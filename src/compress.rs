@@ -30,9 +30,18 @@ pub struct StageFinetune {
     pub seconds: f64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    BeanFinetuned,
+    Original,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressReport {
     pub finetune: StageFinetune,
+    /// Which model the chosen cut was made from.
+    pub source: Source,
     pub prune: PruneReport,
     pub search: SearchReport,
     /// Epochs of healing each candidate got, and the seconds the whole search took.
@@ -117,15 +126,31 @@ pub fn compress(
         }
     };
     let t = std::time::Instant::now();
-    let (candidate, prune_report, search) = prune::search(
-        &tuned.model,
-        train_set,
-        val,
-        &cfg.prune,
-        cfg.max_accuracy_drop,
-        tuned.initial_val_accuracy,
-        Some(&heal),
-    )?;
+    // Prune both the BEAN-tuned and the original model and keep the larger cut: when BEAN's
+    // strength does not suit a model, compress still finds what the original allows.
+    let search_from = |m: &Model| {
+        prune::search(
+            m,
+            train_set,
+            val,
+            &cfg.prune,
+            cfg.max_accuracy_drop,
+            tuned.initial_val_accuracy,
+            Some(&heal),
+        )
+    };
+    let from_tuned = search_from(&tuned.model);
+    let from_original = search_from(model);
+    let better = |a: &SearchReport, b: &SearchReport| {
+        a.chosen_ratio > b.chosen_ratio
+            || (a.chosen_ratio == b.chosen_ratio && a.chosen_accuracy >= b.chosen_accuracy)
+    };
+    let (candidate, prune_report, search, source) = match (from_tuned, from_original) {
+        (Ok(t), Ok(o)) if better(&t.2, &o.2) => (t.0, t.1, t.2, Source::BeanFinetuned),
+        (Ok(_), Ok(o)) | (Err(_), Ok(o)) => (o.0, o.1, o.2, Source::Original),
+        (Ok(t), Err(_)) => (t.0, t.1, t.2, Source::BeanFinetuned),
+        (Err(e), Err(_)) => return Err(e),
+    };
     let heal_seconds = t.elapsed().as_secs_f64();
 
     let tmp = tempfile::Builder::new()
@@ -156,6 +181,7 @@ pub fn compress(
         candidate,
         CompressReport {
             finetune,
+            source,
             prune: prune_report,
             search,
             heal_epochs: cfg.heal_epochs,
