@@ -173,6 +173,36 @@ pub fn subgraph_model_multi(
     Ok(m)
 }
 
+/// The values of tensors `names` (float32, `[N, k]` each) when `model` runs on `data`: the model
+/// is cut down to what computes them and run batch by batch.
+pub fn tensors_on(
+    model: &Model,
+    names: &[&str],
+    data: &Dataset,
+    kind: EngineKind,
+    opts: &EngineOptions,
+) -> Result<Vec<ndarray::Array2<f32>>> {
+    let input = single_input(model)?;
+    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
+    let x = data.features_for_input(&input.name, shape)?;
+    let sub = subgraph_model_multi(model, names, DataType::Float, &x.shape()[1..])?;
+    let mut session = engine::load(kind, &crate::onnx::to_bytes(&sub), opts)?;
+    let outs = run_batches_all(session.as_mut(), &input.name, elem_type, &x)?;
+    names
+        .iter()
+        .zip(outs)
+        .map(|(name, v)| {
+            let Value::F32(a) = v else {
+                return Err(Error::Graph(format!("tensor '{name}' is not float32")));
+            };
+            let rows = a.shape().first().copied().unwrap_or(0);
+            let cols = a.len().checked_div(rows).unwrap_or(0);
+            a.into_shape_with_order((rows, cols))
+                .map_err(|_| Error::Graph(format!("tensor '{name}' is not [N, k]")))
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EvalResult {
     pub samples: usize,

@@ -166,18 +166,7 @@ impl Session for OrtSession {
         let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
             Vec::with_capacity(inputs.len());
         for (name, v) in inputs {
-            let value: ort::session::SessionInputValue<'_> = match v {
-                Value::F32(a) => ort::value::TensorRef::from_array_view(a.view())
-                    .map_err(err)?
-                    .into(),
-                Value::F64(a) => ort::value::TensorRef::from_array_view(a.view())
-                    .map_err(err)?
-                    .into(),
-                Value::I64(a) => ort::value::TensorRef::from_array_view(a.view())
-                    .map_err(err)?
-                    .into(),
-            };
-            feed.push((name.to_string(), value));
+            feed.push((name.to_string(), input_value(v)?));
         }
         let outputs = self.session.run(feed).map_err(err)?;
         let mut result = Vec::with_capacity(outputs.len());

@@ -6,9 +6,9 @@ pub use boundary::{BoundaryReport, Method};
 
 use crate::assemblies;
 use crate::data::Dataset;
-use crate::engine::{self, EngineKind, EngineOptions, Value};
+use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
-use crate::eval::{self, single_input};
+use crate::eval;
 use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, ValueType};
 use crate::mlp::{DenseLayer, DenseOp, MlpView};
 use crate::tensor::{DataType, Storage, Tensor, TensorData};
@@ -89,33 +89,6 @@ pub fn kept_width(n: usize, ratio: f64, round_to: usize) -> usize {
     k.clamp(1, n.max(1))
 }
 
-/// Output of dense layer `layer` on `data`, `[N, n_out]`.
-fn layer_activations(
-    model: &Model,
-    layer: &DenseLayer,
-    data: &Dataset,
-    cfg: &PruneConfig,
-) -> Result<Array2<f32>> {
-    let input = single_input(model)?;
-    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
-    let sub = eval::subgraph_model(model, &layer.output, DataType::Float, &x.shape()[1..])?;
-    let mut session = engine::load(cfg.engine, &crate::onnx::to_bytes(&sub), &cfg.engine_opts)?;
-    let Value::F32(a) = eval::run_batches(session.as_mut(), &input.name, elem_type, &x)? else {
-        return Err(Error::Graph(format!(
-            "tensor '{}' is not float32",
-            layer.output
-        )));
-    };
-    let rows = a.shape()[0];
-    a.into_shape_with_order((rows, layer.n_out)).map_err(|_| {
-        Error::Graph(format!(
-            "tensor '{}' is not [N, {}]",
-            layer.output, layer.n_out
-        ))
-    })
-}
-
 /// Outputs of every hidden layer (dense layers 0..L-2) on `data`, in one pass.
 pub fn hidden_activations(
     model: &Model,
@@ -124,32 +97,14 @@ pub fn hidden_activations(
     opts: &EngineOptions,
 ) -> Result<Vec<Array2<f32>>> {
     let view = MlpView::find(&model.graph)?;
-    let hidden = &view.layers[..view.layers.len() - 1];
-    if hidden.is_empty() {
+    let names: Vec<&str> = view.layers[..view.layers.len() - 1]
+        .iter()
+        .map(|l| l.output.as_str())
+        .collect();
+    if names.is_empty() {
         return Ok(vec![]);
     }
-    let input = single_input(model)?;
-    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
-    let names: Vec<&str> = hidden.iter().map(|l| l.output.as_str()).collect();
-    let sub = eval::subgraph_model_multi(model, &names, DataType::Float, &x.shape()[1..])?;
-    let mut session = engine::load(kind, &crate::onnx::to_bytes(&sub), opts)?;
-    let outs = eval::run_batches_all(session.as_mut(), &input.name, elem_type, &x)?;
-    hidden
-        .iter()
-        .zip(outs)
-        .map(|(l, v)| {
-            let Value::F32(a) = v else {
-                return Err(Error::Graph(format!(
-                    "tensor '{}' is not float32",
-                    l.output
-                )));
-            };
-            let rows = a.shape()[0];
-            a.into_shape_with_order((rows, l.n_out))
-                .map_err(|_| Error::Graph(format!("tensor '{}' is not [N, {}]", l.output, l.n_out)))
-        })
-        .collect()
+    eval::tensors_on(model, &names, data, kind, opts)
 }
 
 /// Sets the last dimension of the recorded shapes of a layer's tensors to `width`.
@@ -210,7 +165,10 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
             continue;
         }
         let h = match cfg.method {
-            Method::Assembly => layer_activations(&m, layer, &calib, cfg)?,
+            Method::Assembly => {
+                eval::tensors_on(&m, &[&layer.output], &calib, cfg.engine, &cfg.engine_opts)?
+                    .remove(0)
+            }
             Method::Magnitude => Array2::zeros((0, n)),
         };
         let labels = (cfg.merge && cfg.method == Method::Assembly)

@@ -1,7 +1,7 @@
 //! What a data set becomes for training: the dense chain's input features (the frozen prelude run
 //! once) and per-row targets (one-hot labels, a teacher's probabilities, or regression values).
 use crate::data::Dataset;
-use crate::engine::{self, EngineKind, EngineOptions, Value};
+use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
 use crate::eval::{self, single_input};
 use crate::ir::Model;
@@ -20,41 +20,33 @@ pub fn chain_features(
 ) -> Result<Array2<f32>> {
     let input = single_input(model)?;
     let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
     let n_in = view.layers[0].n_in;
-    let raw = if view.input() == input.name {
-        match elem_type {
-            DataType::Float | DataType::Double => Value::F32(x.slice_f32(0, x.rows())),
-            t => {
-                return Err(Error::Graph(format!(
-                    "input '{}' is {}; expected float",
-                    input.name,
-                    t.name()
-                )))
-            }
+    let features = if view.input() == input.name {
+        if !matches!(elem_type, DataType::Float | DataType::Double) {
+            return Err(Error::Graph(format!(
+                "input '{}' is {}; expected float",
+                input.name,
+                elem_type.name()
+            )));
         }
+        let x = data.features_for_input(&input.name, shape)?;
+        let rows = x.rows();
+        x.slice_f32(0, rows)
+            .into_shape_with_order((rows, x.shape()[1..].iter().product::<usize>()))
+            .expect("row-major rows")
     } else {
-        let prelude = eval::subgraph_model(model, view.input(), DataType::Float, &x.shape()[1..])?;
-        let mut session = engine::load(kind, &crate::onnx::to_bytes(&prelude), opts)?;
-        eval::run_batches(session.as_mut(), &input.name, elem_type, &x)?
+        eval::tensors_on(model, &[view.input()], data, kind, opts)?.remove(0)
     };
-    let Value::F32(a) = raw else {
-        return Err(Error::Graph(format!(
-            "the dense chain's input '{}' is not float32",
-            view.input()
-        )));
-    };
-    let rows = a.shape()[0];
-    if a.len() != rows * n_in {
+    if features.ncols() != n_in {
         return Err(Error::data(
             &data.path,
             format!(
                 "rows give {} values at the dense chain's input but its first layer takes {n_in}",
-                a.len() / rows.max(1)
+                features.ncols()
             ),
         ));
     }
-    Ok(a.into_shape_with_order((rows, n_in)).expect("size checked"))
+    Ok(features)
 }
 
 /// One-hot targets from class labels, mapped through the model's class labels when it has them.
@@ -89,19 +81,13 @@ pub fn teacher_targets(
     kind: EngineKind,
     opts: &EngineOptions,
 ) -> Result<Array2<f32>> {
-    let input = single_input(model)?;
-    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
-    let scoring = eval::subgraph_model(model, &view.scores, DataType::Float, &x.shape()[1..])?;
-    let mut session = engine::load(kind, &crate::onnx::to_bytes(&scoring), opts)?;
-    let Value::F32(s) = eval::run_batches(session.as_mut(), &input.name, elem_type, &x)? else {
-        return Err(Error::Graph("the teacher's scores are not float32".into()));
-    };
-    let rows = s.shape()[0];
+    let s = eval::tensors_on(model, &[&view.scores], data, kind, opts)?.remove(0);
     let c = view.n_classes();
-    let s = s
-        .into_shape_with_order((rows, c))
-        .map_err(|_| Error::Graph(format!("the teacher's scores are not [N, {c}]")))?;
+    if s.ncols() != c {
+        return Err(Error::Graph(format!(
+            "the teacher's scores are not [N, {c}]"
+        )));
+    }
     Ok(match view.head {
         Head::Softmax => s,
         Head::LogSoftmax => s.mapv(f32::exp),
