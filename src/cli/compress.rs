@@ -121,6 +121,7 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         args.inputs,
         args.calib_rows,
         &args.engine,
+        !args.json,
     )?;
     let cfg = CompressConfig {
         finetune,

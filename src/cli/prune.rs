@@ -87,6 +87,7 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn prune_config(
     args_ratio: f64,
     round_to: usize,
@@ -95,6 +96,7 @@ pub fn prune_config(
     inputs: bool,
     calib_rows: usize,
     engine: &EngineArgs,
+    progress: bool,
 ) -> Result<PruneConfig> {
     if round_to == 0 {
         bail!("--round-to must be at least 1");
@@ -107,6 +109,7 @@ pub fn prune_config(
         merge: !no_merge,
         inputs,
         calib_rows: calib_rows.max(1),
+        progress,
         engine,
         engine_opts,
     })
@@ -126,10 +129,39 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
         args.inputs,
         args.calib_rows,
         &args.engine,
+        !args.json,
     )?;
     let model = load_model(&args.model)?;
     let protected = output_guard(&args.model, &args.output)?;
     let calib = Dataset::load(&args.data.data, &args.data.keys(), false)?;
+    if args.heal_epochs > 0 && calib.y.is_none() {
+        bail!("--heal-epochs needs labels in {}", args.data.data.display());
+    }
+    let heal_cfg = FinetuneConfig {
+        bean: None,
+        epochs: args.heal_epochs,
+        lr: args.heal_lr,
+        engine: cfg.engine,
+        engine_opts: cfg.engine_opts,
+        ..Default::default()
+    };
+    // Healing runs on every search candidate before it is judged, and on a fixed-ratio result.
+    let heal = |m: bean_onnx::ir::Model| -> bean_onnx::Result<bean_onnx::ir::Model> {
+        if args.heal_epochs == 0 {
+            return Ok(m);
+        }
+        let mut obs = QuietObserver {
+            label: "heal",
+            quiet: true,
+        };
+        let o = train::finetune(&m, &calib, None, &heal_cfg, None, &mut obs)?;
+        match o.stop {
+            StopReason::Completed => Ok(o.model),
+            other => Err(bean_onnx::Error::Invalid(format!(
+                "healing stopped: {other:?}"
+            ))),
+        }
+    };
     let (pruned, report, search) = match args.max_accuracy_drop {
         Some(p) => {
             let val = Dataset::load(
@@ -137,40 +169,15 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
                 &args.data.keys(),
                 true,
             )?;
-            let (m, r, s) = prune::search(&model, &calib, &val, &cfg, p, None, None)
+            let (m, r, s) = prune::search(&model, &calib, &val, &cfg, p, None, Some(&heal))
                 .with_context(|| format!("cannot prune {}", args.model.display()))?;
             (m, r, Some(s))
         }
         None => {
             let (m, r) = prune::prune(&model, &calib, &cfg)
                 .with_context(|| format!("cannot prune {}", args.model.display()))?;
-            (m, r, None)
+            (heal(m)?, r, None)
         }
-    };
-    let pruned = if args.heal_epochs > 0 {
-        if calib.y.is_none() {
-            bail!("--heal-epochs needs labels in {}", args.data.data.display());
-        }
-        let heal = FinetuneConfig {
-            bean: None,
-            epochs: args.heal_epochs,
-            lr: args.heal_lr,
-            engine: cfg.engine,
-            engine_opts: cfg.engine_opts,
-            progress: !args.json,
-            ..Default::default()
-        };
-        let mut obs = QuietObserver {
-            label: "heal",
-            quiet: args.json,
-        };
-        let o = train::finetune(&pruned, &calib, None, &heal, None, &mut obs)?;
-        if o.stop != StopReason::Completed {
-            bail!("healing stopped: {:?}", o.stop);
-        }
-        o.model
-    } else {
-        pruned
     };
     onnx::save(
         &pruned,

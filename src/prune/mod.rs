@@ -28,6 +28,8 @@ pub struct PruneConfig {
     pub inputs: bool,
     /// Calibration rows used (evenly spaced over the data).
     pub calib_rows: usize,
+    /// Show a progress bar while searching.
+    pub progress: bool,
     pub engine: EngineKind,
     pub engine_opts: EngineOptions,
 }
@@ -41,6 +43,7 @@ impl Default for PruneConfig {
             merge: true,
             inputs: false,
             calib_rows: 10_000,
+            progress: false,
             engine: EngineKind::Tract,
             engine_opts: EngineOptions::default(),
         }
@@ -364,6 +367,19 @@ pub fn search(
     let cuts = |r: &PruneReport| {
         r.hidden_after < r.hidden_before || r.inputs.as_ref().is_some_and(|i| i.after < i.before)
     };
+    let bar = if cfg.progress {
+        let b = indicatif::ProgressBar::new(23);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "pruning candidates [{bar:30}] {pos}/{len} ({elapsed})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let evaluate = |ratios: Vec<f64>| -> Result<Vec<(Candidate, Model, PruneReport)>> {
         ratios
             .into_par_iter()
@@ -378,6 +394,7 @@ pub fn search(
                     None => m,
                 };
                 let accuracy = eval::evaluate(&m, val, cfg.engine, &cfg.engine_opts)?.accuracy;
+                bar.inc(1);
                 Ok((Candidate { ratio, accuracy }, m, report))
             })
             .collect()
@@ -393,6 +410,7 @@ pub fn search(
         .filter(|&r| r < 0.995)
         .collect();
     results.extend(evaluate(fine)?);
+    bar.finish_and_clear();
     results.sort_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio));
     let candidates: Vec<Candidate> = results.iter().map(|(c, _, _)| c.clone()).collect();
     let Some((best, m, report)) = results
