@@ -36,6 +36,9 @@ pub struct Validation {
     pub agreement: f64,
     /// Largest absolute difference between the two models' class scores.
     pub max_abs_diff: f64,
+    /// Largest difference between the candidate's scores in ONNX Runtime and in tract (None when
+    /// no ONNX Runtime library is installed).
+    pub ort_max_abs_diff: Option<f64>,
     pub max_accuracy_drop: Option<f64>,
     pub passed: bool,
 }
@@ -126,13 +129,14 @@ fn score(
     model: &Model,
     target: &Target,
     data: &Dataset,
+    kind: EngineKind,
     opts: &EngineOptions,
 ) -> Result<(Scored, Model)> {
     let input = single_input(model)?;
     let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
     let x = data.features_for_input(&input.name, shape)?;
     let sm = scoring_model(model, target, &x.shape()[1..])?;
-    let mut s = engine::load(EngineKind::Tract, &crate::onnx::to_bytes(&sm), opts)?;
+    let mut s = engine::load(kind, &crate::onnx::to_bytes(&sm), opts)?;
     let out = eval::run_batches(s.as_mut(), &input.name, elem_type, &x)?;
     let scores = match out {
         Value::F32(a) => a.mapv(f64::from),
@@ -161,6 +165,16 @@ fn score(
         },
         sm,
     ))
+}
+
+fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+    if a.shape() != b.shape() {
+        return f64::INFINITY;
+    }
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Median wall time of one call on `rows` rows, in milliseconds, after warm-up.
@@ -207,8 +221,15 @@ pub fn validate(
         .ok_or_else(|| Error::data(&data.path, "has no labels to validate against"))?;
     let opts = EngineOptions::default();
     let (ta, tb) = (find_target(original)?, find_target(candidate)?);
-    let (a, sa) = score(original, &ta, data, &opts)?;
-    let (b, sb) = score(candidate, &tb, data, &opts)?;
+    let (a, sa) = score(original, &ta, data, EngineKind::Tract, &opts)?;
+    let (b, sb) = score(candidate, &tb, data, EngineKind::Tract, &opts)?;
+    // The candidate must also run in ONNX Runtime, giving tract's scores, when ort is installed.
+    let ort_max_abs_diff = if crate::engine::ort_engine::available() {
+        let (o, _) = score(candidate, &tb, data, EngineKind::Ort, &opts)?;
+        Some(max_diff(&o.scores, &b.scores))
+    } else {
+        None
+    };
     let n = labels.len().max(1) as f64;
     let acc = |p: &[i64]| p.iter().zip(labels).filter(|(p, y)| p == y).count() as f64 / n;
     let agreement = a
@@ -218,15 +239,7 @@ pub fn validate(
         .filter(|(x, y)| x == y)
         .count() as f64
         / n;
-    let max_abs_diff = if a.scores.shape() == b.scores.shape() {
-        a.scores
-            .iter()
-            .zip(b.scores.iter())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max)
-    } else {
-        f64::INFINITY
-    };
+    let max_abs_diff = max_diff(&a.scores, &b.scores);
     let batch_n = data.rows().min(256);
     let figures = |m: &Model, p: &Path, scoring: &Model, accuracy: f64| -> Result<ModelFigures> {
         let r = inspect::report(m)?;
@@ -251,6 +264,7 @@ pub fn validate(
         accuracy_drop,
         agreement,
         max_abs_diff,
+        ort_max_abs_diff,
         max_accuracy_drop: max_drop,
         passed,
     })

@@ -254,6 +254,12 @@ fn every_model_and_pattern_comes_out_smaller_and_runs_in_both_engines() {
         );
         assert!(v["candidate"]["macs"].as_u64() < v["original"]["macs"].as_u64());
         assert_eq!(v["passed"], true);
+        // The candidate also runs in ONNX Runtime with tract's scores.
+        assert!(
+            v["ort_max_abs_diff"].as_f64().unwrap() < 1e-3,
+            "{what}: {}",
+            v["ort_max_abs_diff"]
+        );
     }
 }
 
