@@ -3,7 +3,7 @@
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::ir::Model;
-use crate::prune::{self, PruneConfig, PruneReport, SearchReport};
+use crate::prune::{self, Allocation, PruneConfig, PruneReport, SearchReport};
 use crate::train::{self, FinetuneConfig, Observer, StopReason};
 use crate::validate::{self, Validation};
 use serde::Serialize;
@@ -40,8 +40,9 @@ pub enum Source {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressReport {
     pub finetune: StageFinetune,
-    /// Which model the chosen cut was made from.
+    /// Which model the chosen cut was made from, and how it was shared among layers.
     pub source: Source,
+    pub allocation: Allocation,
     pub prune: PruneReport,
     pub search: SearchReport,
     /// Epochs of healing each candidate got, and the seconds the whole search took.
@@ -126,30 +127,47 @@ pub fn compress(
         }
     };
     let t = std::time::Instant::now();
-    // Prune both the BEAN-tuned and the original model and keep the larger cut: when BEAN's
-    // strength does not suit a model, compress still finds what the original allows.
-    let search_from = |m: &Model| {
-        prune::search(
-            m,
-            train_set,
-            val,
-            &cfg.prune,
-            cfg.max_accuracy_drop,
-            tuned.initial_val_accuracy,
-            Some(&heal),
-        )
-    };
-    let from_tuned = search_from(&tuned.model);
-    let from_original = search_from(model);
-    let better = |a: &SearchReport, b: &SearchReport| {
-        a.chosen_ratio > b.chosen_ratio
-            || (a.chosen_ratio == b.chosen_ratio && a.chosen_accuracy >= b.chosen_accuracy)
-    };
-    let (candidate, prune_report, search, source) = match (from_tuned, from_original) {
-        (Ok(t), Ok(o)) if better(&t.2, &o.2) => (t.0, t.1, t.2, Source::BeanFinetuned),
-        (Ok(_), Ok(o)) | (Err(_), Ok(o)) => (o.0, o.1, o.2, Source::Original),
-        (Ok(t), Err(_)) => (t.0, t.1, t.2, Source::BeanFinetuned),
-        (Err(e), Err(_)) => return Err(e),
+    // Prune both the BEAN-tuned and the original model, sharing the cut uniformly and globally
+    // among layers, and keep the smallest model within budget: when BEAN's strength or one
+    // allocation does not suit a model, compress still finds what the others allow.
+    let mut best: Option<(Model, PruneReport, SearchReport, Source, Allocation, usize)> = None;
+    let mut first_error = None;
+    for (source, from) in [
+        (Source::BeanFinetuned, &tuned.model),
+        (Source::Original, model),
+    ] {
+        for allocation in [Allocation::Uniform, Allocation::Global] {
+            let prune_cfg = PruneConfig {
+                allocation,
+                ..cfg.prune.clone()
+            };
+            match prune::search(
+                from,
+                train_set,
+                val,
+                &prune_cfg,
+                cfg.max_accuracy_drop,
+                tuned.initial_val_accuracy,
+                Some(&heal),
+            ) {
+                Ok((m, report, search)) => {
+                    let params = crate::inspect::report(&m)?.params_total;
+                    let smaller = best.as_ref().is_none_or(|b| {
+                        params < b.5
+                            || (params == b.5 && search.chosen_accuracy > b.2.chosen_accuracy)
+                    });
+                    if smaller {
+                        best = Some((m, report, search, source, allocation, params));
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    let Some((candidate, prune_report, search, source, allocation, _)) = best else {
+        return Err(first_error.expect("four searches ran"));
     };
     let heal_seconds = t.elapsed().as_secs_f64();
 
@@ -182,6 +200,7 @@ pub fn compress(
         CompressReport {
             finetune,
             source,
+            allocation,
             prune: prune_report,
             search,
             heal_epochs: cfg.heal_epochs,

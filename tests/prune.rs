@@ -519,3 +519,42 @@ fn a_failed_gate_exits_3_with_the_reason_and_writes_no_model() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
 }
+
+#[test]
+fn compress_digits_with_a_zero_budget_removes_a_third_of_the_parameters() {
+    require_ort();
+    let dir = tempfile::tempdir().unwrap();
+    let d = model_dir("digits-sklearn");
+    let out = dir.path().join("digits.onnx");
+    let r = run_ok(
+        bean()
+            .arg("compress")
+            .arg(d.join("model.onnx"))
+            .arg("--data")
+            .arg(d.join("train.npz"))
+            .arg("--test")
+            .arg(d.join("test.npz"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--max-accuracy-drop", "0", "--json"]),
+    );
+    let m = onnx::load(&out).unwrap();
+    let params = inspect::report(&m).unwrap().params_total as f64;
+    assert!(
+        params <= 0.7 * 9813.0,
+        "{params} params left: {}",
+        r["report"]["allocation"]
+    );
+    let acc = eval::evaluate(
+        &m,
+        &Dataset::load(&d.join("test.npz"), &DataKeys::default(), true).unwrap(),
+        EngineKind::Ort,
+        &EngineOptions::default(),
+    )
+    .unwrap()
+    .accuracy;
+    let reference = json(&d.join("model.json"))["ort_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(acc >= reference, "{acc} < {reference}");
+}

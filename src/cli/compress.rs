@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use bean_onnx::compress::{self, CompressConfig};
 use bean_onnx::data::Dataset;
 use bean_onnx::onnx::{self, SaveOptions};
-use bean_onnx::prune::Method;
+use bean_onnx::prune::{Allocation, Method};
 use bean_onnx::train::step_graph::BeanVariant;
 use bean_onnx::train::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
 use clap::Args;
@@ -122,6 +122,7 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         args.calib_rows,
         &args.engine,
         !args.json,
+        Allocation::Uniform, // compress tries both allocations
     )?;
     let cfg = CompressConfig {
         finetune,

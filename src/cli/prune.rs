@@ -3,7 +3,7 @@ use super::{load_model, output_guard, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
 use bean_onnx::onnx::{self, SaveOptions};
-use bean_onnx::prune::{self, Method, PruneConfig};
+use bean_onnx::prune::{self, Allocation, Method, PruneConfig};
 use bean_onnx::train::{self, Checkpoint, EpochMetrics, FinetuneConfig, Observer, StopReason};
 use bean_onnx::{assemblies, inspect, plot, validate};
 use clap::Args;
@@ -71,6 +71,10 @@ pub struct PruneArgs {
     /// Do not merge near-duplicate neurons (remove and fold means only).
     #[arg(long)]
     pub no_merge: bool,
+    /// How the cut is shared among hidden layers: uniform (the same fraction of each) or global
+    /// (the cheapest neurons of the whole chain).
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub allocation: Allocation,
     /// Calibration rows used (evenly spaced).
     #[arg(long, default_value_t = 10_000)]
     pub calib_rows: usize,
@@ -97,6 +101,7 @@ pub fn prune_config(
     calib_rows: usize,
     engine: &EngineArgs,
     progress: bool,
+    allocation: Allocation,
 ) -> Result<PruneConfig> {
     if round_to == 0 {
         bail!("--round-to must be at least 1");
@@ -110,6 +115,7 @@ pub fn prune_config(
         inputs,
         calib_rows: calib_rows.max(1),
         progress,
+        allocation,
         engine,
         engine_opts,
     })
@@ -130,6 +136,7 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
         args.calib_rows,
         &args.engine,
         !args.json,
+        args.allocation,
     )?;
     let model = load_model(&args.model)?;
     let protected = output_guard(&args.model, &args.output)?;

@@ -67,6 +67,37 @@ fn is_constant(st: &Stats, j: usize) -> bool {
     st.sd[j] <= CONSTANT_TOL * (1.0 + st.mean[j].abs())
 }
 
+/// Each neuron's cost of going first (as in [`plan`]'s first step): 0 when constant, else the
+/// cheaper of removal and merging into its best partner of the same assembly.
+pub fn initial_costs(
+    h: ArrayView2<f32>,
+    w_next: ArrayView2<f32>,
+    assembly: Option<&[usize]>,
+) -> Vec<f64> {
+    let st = stats(h);
+    let n = w_next.nrows();
+    (0..n)
+        .map(|j| {
+            if is_constant(&st, j) {
+                return 0.0;
+            }
+            let wn = w_next
+                .row(j)
+                .iter()
+                .map(|&v| (v as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let mut best_r2: f64 = 0.0;
+            if let Some(groups) = assembly {
+                for i in (0..n).filter(|&i| i != j && groups[i] == groups[j] && st.sd[i] > 0.0) {
+                    best_r2 = best_r2.max(st.corr[[i, j]].powi(2));
+                }
+            }
+            st.sd[j] * (1.0 - best_r2).max(0.0).sqrt() * wn
+        })
+        .collect()
+}
+
 /// Plans the removal of `n - keep_n` neurons of a hidden layer.
 ///
 /// `h`: the layer's activations on calibration data `[N, n]`; `w_next`/`b_next`: the next layer's

@@ -30,8 +30,20 @@ pub struct PruneConfig {
     pub calib_rows: usize,
     /// Show a progress bar while searching.
     pub progress: bool,
+    pub allocation: Allocation,
     pub engine: EngineKind,
     pub engine_opts: EngineOptions,
+}
+
+/// How a ratio of hidden neurons is shared among the hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    /// The same fraction of every hidden layer.
+    Uniform,
+    /// The cheapest neurons of the whole chain, each cost relative to its layer's median cost
+    /// (needs data; `--method magnitude` always uses uniform).
+    Global,
 }
 
 impl Default for PruneConfig {
@@ -44,6 +56,7 @@ impl Default for PruneConfig {
             inputs: false,
             calib_rows: 10_000,
             progress: false,
+            allocation: Allocation::Uniform,
             engine: EngineKind::Tract,
             engine_opts: EngineOptions::default(),
         }
@@ -70,6 +83,7 @@ pub struct InputReport {
 pub struct PruneReport {
     pub ratio: f64,
     pub method: Method,
+    pub allocation: Allocation,
     pub hidden_before: usize,
     pub hidden_after: usize,
     pub layers: Vec<LayerPruneReport>,
@@ -150,12 +164,20 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
         ));
     }
     let hidden_before: usize = view.layers[..n_layers - 1].iter().map(|l| l.n_out).sum();
+    let widths: Vec<usize> = match (cfg.allocation, cfg.method) {
+        (Allocation::Global, Method::Assembly) if cfg.ratio > 0.0 && n_layers > 1 => {
+            global_widths(&m, &calib, cfg)?
+        }
+        _ => view.layers[..n_layers - 1]
+            .iter()
+            .map(|l| kept_width(l.n_out, cfg.ratio, cfg.round_to))
+            .collect(),
+    };
     let mut layers = Vec::new();
-    for l in 0..n_layers - 1 {
+    for (l, &keep_n) in widths.iter().enumerate() {
         let view = MlpView::find(&m.graph)?;
         let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
         let n = layer.n_out;
-        let keep_n = kept_width(n, cfg.ratio, cfg.round_to);
         if keep_n == n {
             layers.push(LayerPruneReport {
                 layer: l,
@@ -213,12 +235,55 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
         PruneReport {
             ratio: cfg.ratio,
             method: cfg.method,
+            allocation: cfg.allocation,
             hidden_before,
             hidden_after: layers.iter().map(|l| l.counts.n_after).sum(),
             layers,
             inputs,
         },
     ))
+}
+
+/// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go, each
+/// neuron's cost relative to its layer's median cost.
+fn global_widths(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Vec<usize>> {
+    let view = MlpView::find(&model.graph)?;
+    let h = hidden_activations(model, calib, cfg.engine, &cfg.engine_opts)?;
+    let mut costs: Vec<(f64, usize)> = Vec::new();
+    let mut sizes = Vec::new();
+    for (k, hk) in h.iter().enumerate() {
+        let w_next = view.layers[k + 1].weight_matrix(&model.graph);
+        let labels = cfg
+            .merge
+            .then(|| assemblies::louvain(&assemblies::activity_similarity(hk.view())));
+        // Costs are compared across layers relative to each layer's median cost: a layer full
+        // of dead or duplicated neurons gives up more than a layer whose neurons all matter.
+        let layer_costs = boundary::initial_costs(hk.view(), w_next.view(), labels.as_deref());
+        let mut sorted = layer_costs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let scale = sorted[sorted.len() / 2].max(1e-12);
+        costs.extend(layer_costs.into_iter().map(|c| (c / scale, k)));
+        sizes.push(hk.ncols());
+    }
+    let total: usize = sizes.iter().sum();
+    let mut to_remove = (cfg.ratio * total as f64).round() as usize;
+    costs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let min_keep = cfg.round_to.max(1);
+    let mut widths = sizes.clone();
+    for (_, k) in costs {
+        if to_remove == 0 {
+            break;
+        }
+        if widths[k] > min_keep.min(sizes[k]) {
+            widths[k] -= 1;
+            to_remove -= 1;
+        }
+    }
+    Ok(widths
+        .iter()
+        .zip(&sizes)
+        .map(|(&w, &n)| kept_width(n, 1.0 - w as f64 / n as f64, cfg.round_to))
+        .collect())
 }
 
 /// Drops input features of the first dense layer that are constant on the data (their value
