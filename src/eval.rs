@@ -167,6 +167,8 @@ pub fn subgraph_model_multi(
             existing.unwrap_or_else(|| ValueInfo::tensor(name, out_type, None))
         })
         .collect();
+    // Engines get plain graphs: tract runs no local functions.
+    crate::onnx::inline_functions(&mut m)?;
     m.graph.remove_dead_nodes();
     // Value infos of the cut-off tail and intermediate shapes may pin the batch; let engines infer.
     m.graph.value_info.clear();

@@ -85,14 +85,17 @@ fn every_pattern_is_found_and_runs_like_onnxruntime() {
         } else {
             Value::F32(npz_f32(&io, "x"))
         };
-        let bytes = onnx::to_bytes(&model);
-        // tract does not run ONNX local functions (rich_metadata uses one): ONNX Runtime only.
-        let engines: &[EngineKind] = if model.extra.functions.is_empty() {
-            &[EngineKind::Tract, EngineKind::Ort]
-        } else {
-            &[EngineKind::Ort]
-        };
-        for &kind in engines {
+        // tract runs no local functions (rich_metadata calls one): engines get the inlined graph,
+        // as eval and every other engine user do.
+        let mut inlined = model.clone();
+        onnx::inline_functions(&mut inlined).unwrap();
+        assert!(
+            inlined.graph.nodes.iter().all(|n| n.domain != "local.test"),
+            "{name}: a call is left"
+        );
+        let bytes = onnx::to_bytes(&inlined);
+        let engines = [EngineKind::Tract, EngineKind::Ort];
+        for kind in engines {
             let mut s = engine::load(kind, &bytes, &EngineOptions::default())
                 .unwrap_or_else(|e| panic!("{name} on {kind:?}: {e}"));
             let out = s

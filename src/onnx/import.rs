@@ -139,7 +139,7 @@ fn import_graph(mut g: pb::GraphProto, base: Option<&Path>) -> Result<Graph> {
     })
 }
 
-fn import_node(mut n: pb::NodeProto, base: Option<&Path>) -> Result<Node> {
+pub(super) fn import_node(mut n: pb::NodeProto, base: Option<&Path>) -> Result<Node> {
     let name = n.name.clone().unwrap_or_default();
     let op_type = n.op_type.clone().unwrap_or_default();
     let attributes = std::mem::take(&mut n.attribute)

@@ -2,7 +2,9 @@
 //! protobuf.
 mod export;
 mod external;
+mod functions;
 mod import;
 
 pub use export::{save, to_bytes, ExternalDataMode, SaveOptions};
+pub use functions::inline_functions;
 pub use import::{from_bytes, load};
