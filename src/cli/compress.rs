@@ -46,13 +46,16 @@ pub struct CompressArgs {
     /// BEAN fine-tuning epochs.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
+    /// Learning rate of the BEAN fine-tune.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Rows per training step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
     /// Plain fine-tuning epochs after pruning.
     #[arg(long, default_value_t = 2)]
     pub heal_epochs: usize,
+    /// Learning rate of the healing fine-tune.
     #[arg(long, default_value_t = 1e-4)]
     pub heal_lr: f64,
     /// Keep widths that are multiples of K.
@@ -66,6 +69,7 @@ pub struct CompressArgs {
     pub calib_rows: usize,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Seed of the batch shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print the report as JSON on stdout.

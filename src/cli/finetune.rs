@@ -52,12 +52,16 @@ pub struct FinetuneArgs {
     /// Distil from the original model's outputs instead of the labels (automatic without labels).
     #[arg(long)]
     pub teacher: bool,
+    /// Passes over the training data.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// Rows per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
+    /// Learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Optimizer (PyTorch's update rules).
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerKind,
     /// Momentum for --optimizer sgd.

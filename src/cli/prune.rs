@@ -335,6 +335,7 @@ pub struct AssembliesArgs {
     /// Data: group neurons by activity correlation on it instead of by co-connectivity.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Name of the feature array in --data.
     #[arg(long, default_value = "x")]
     pub x_key: String,
     /// Draw Â of each hidden layer, neurons reordered by assembly, to this PNG.
