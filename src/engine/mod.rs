@@ -101,8 +101,9 @@ pub trait Session {
 pub trait StepRunner {
     /// Replaces the state with host arrays (in state order).
     fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()>;
-    /// Runs one step and returns the scalar outputs. The new state is kept only when every scalar
-    /// is finite; otherwise the previous state stays (the last good weights).
+    /// Runs one step and returns the scalar outputs. The losses are those of the state that went
+    /// in, so when one is not finite that state is bad too: the runner goes back to the state
+    /// before it (the last good weights); otherwise it keeps the updated state.
     fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>>;
     /// A host copy of the state.
     fn state(&self) -> Result<Vec<ArrayD<f32>>>;

@@ -202,6 +202,8 @@ pub struct OrtStepRunner {
     provider: &'static str,
     state_names: Vec<String>,
     state: Vec<ort::value::DynValue>,
+    /// The state before the last accepted step (see `StepRunner::step`).
+    previous: Vec<ort::value::DynValue>,
     n_scalars: usize,
 }
 
@@ -218,6 +220,7 @@ impl OrtStepRunner {
             provider,
             state_names,
             state: Vec::new(),
+            previous: Vec::new(),
             n_scalars,
         })
     }
@@ -240,6 +243,7 @@ impl StepRunner for OrtStepRunner {
                     .map_err(err)
             })
             .collect::<Result<_>>()?;
+        self.previous.clear();
         Ok(())
     }
 
@@ -260,7 +264,11 @@ impl StepRunner for OrtStepRunner {
             .collect::<Result<Vec<f32>>>()?;
         if scalars.iter().all(|v| v.is_finite()) {
             let n = self.state_names.len();
-            self.state = values.drain(self.n_scalars..self.n_scalars + n).collect();
+            let next = values.drain(self.n_scalars..self.n_scalars + n).collect();
+            self.previous = std::mem::replace(&mut self.state, next);
+        } else if !self.previous.is_empty() {
+            // The losses belong to the state that went in: that state is already bad.
+            self.state = std::mem::take(&mut self.previous);
         }
         Ok(scalars)
     }

@@ -85,6 +85,8 @@ pub struct TractStepRunner {
     /// For each graph input: Some(state index) or None (a per-step input, by name).
     input_slots: Vec<(String, Option<usize>)>,
     state: Vec<TValue>,
+    /// The state before the last accepted step (see `StepRunner::step`).
+    previous: Vec<TValue>,
     n_state: usize,
     n_scalars: usize,
 }
@@ -102,7 +104,8 @@ impl TractStepRunner {
         Ok(TractStepRunner {
             plan,
             input_slots,
-            state: TVec::new().into_vec(),
+            state: Vec::new(),
+            previous: Vec::new(),
             n_state: state_names.len(),
             n_scalars,
         })
@@ -122,6 +125,7 @@ impl StepRunner for TractStepRunner {
             .iter()
             .map(|a| Tensor::from(a.clone()).into_tvalue())
             .collect();
+        self.previous.clear();
         Ok(())
     }
 
@@ -152,10 +156,13 @@ impl StepRunner for TractStepRunner {
             })
             .collect::<Result<Vec<f32>>>()?;
         if scalars.iter().all(|v| v.is_finite()) {
-            let new_state: Vec<TValue> = outputs
+            let next: Vec<TValue> = outputs
                 .drain(self.n_scalars..self.n_scalars + self.n_state)
                 .collect();
-            self.state = new_state;
+            self.previous = std::mem::replace(&mut self.state, next);
+        } else if !self.previous.is_empty() {
+            // The losses belong to the state that went in: that state is already bad.
+            self.state = std::mem::take(&mut self.previous);
         }
         Ok(scalars)
     }

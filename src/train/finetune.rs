@@ -322,7 +322,7 @@ pub fn targets(
 
 fn signature(cfg: &FinetuneConfig, spec: &StepSpec, rows: usize) -> String {
     format!(
-        "{spec:?} seed={} batch={} lr={} epochs>= rows={rows} teacher={}",
+        "{spec:?} seed={} batch={} lr={} rows={rows} teacher={}",
         cfg.seed, cfg.batch_size, cfg.lr, cfg.teacher
     )
 }
@@ -516,8 +516,9 @@ pub fn finetune(
 
     // The last good state (the runner never accepts a non-finite step).
     let last = runner.state()?;
+    // Best on validation when there is one (also after a divergence), else the last good state.
     let chosen = match (&stop, &ck.best_params) {
-        (StopReason::Completed, Some(best)) => best.clone(),
+        (StopReason::Completed | StopReason::Diverged { .. }, Some(best)) => best.clone(),
         _ => last[..n_params].to_vec(),
     };
     let tuned = apply_params(model, &plan, &chosen)?;
