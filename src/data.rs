@@ -44,11 +44,91 @@ fn is_wrong_type(e: &ReadNpzError) -> bool {
     matches!(e, ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_)))
 }
 
+/// Largest array the loader accepts (16 GiB): beyond it a file is refused before allocation.
+const MAX_ARRAY_BYTES: u64 = 16 << 30;
+
+/// Checks every `.npy` entry's header against the bytes the entry really holds, so a header that
+/// claims a huge shape is refused before ndarray-npy allocates for it.
+fn check_npz_sizes(path: &Path) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| format!("not a readable .npz file ({e})"))?;
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| format!("not a readable .npz file ({e})"))?;
+        let name = entry.name().trim_end_matches(".npy").to_string();
+        let size = entry.size();
+        if size > MAX_ARRAY_BYTES {
+            return Err(format!(
+                "array '{name}' is {size} bytes, more than the {MAX_ARRAY_BYTES} accepted"
+            ));
+        }
+        let mut head = Vec::with_capacity(4096);
+        (&mut entry)
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| e.to_string())?;
+        let Some((header_len, elem, dims)) = parse_npy_header(&head) else {
+            continue; // left to ndarray-npy, which reports it
+        };
+        let need = dims
+            .iter()
+            .try_fold(elem, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| format!("array '{name}' declares an impossible shape {dims:?}"))?;
+        if need
+            .checked_add(header_len)
+            .is_none_or(|total| total > size)
+        {
+            return Err(format!(
+                "array '{name}' declares shape {dims:?} ({need} bytes) but the file holds {} bytes of data",
+                size.saturating_sub(header_len)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// (total header bytes, element size, shape) of a `.npy` header, or None when it is not one.
+fn parse_npy_header(b: &[u8]) -> Option<(u64, u64, Vec<u64>)> {
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        _ if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(b.get(start..start + len)?).ok()?;
+    let descr = text.split("'descr':").nth(1)?.split('\'').nth(1)?;
+    let elem: u64 = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)?
+        .parse()
+        .ok()?;
+    let shape = text
+        .split("'shape':")
+        .nth(1)?
+        .split('(')
+        .nth(1)?
+        .split(')')
+        .next()?;
+    let dims = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    Some(((start + len) as u64, elem, dims))
+}
+
 impl Dataset {
     /// Reads `path`; `require_labels` makes a missing `y` an error.
     pub fn load(path: &Path, keys: &DataKeys, require_labels: bool) -> Result<Dataset> {
         let err = |reason: String| Error::data(path, reason);
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        check_npz_sizes(path).map_err(err)?;
         let mut npz =
             NpzReader::new(file).map_err(|e| err(format!("not a readable .npz file ({e})")))?;
         let names = npz
@@ -64,6 +144,9 @@ impl Dataset {
         let x = read_features(&mut npz, &keys.x)
             .map_err(|r| err(format!("array '{}': {r}", keys.x)))?;
         let rows = x.rows();
+        if rows == 0 {
+            return Err(err(format!("array '{}' has no rows", keys.x)));
+        }
         let has_y = names.iter().any(|n| n == &keys.y);
         // Float targets (regression) are accepted where labels are not required.
         let y_values = if has_y && !require_labels {

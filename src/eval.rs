@@ -32,10 +32,16 @@ pub enum TargetKind {
 }
 
 /// The model's single runtime input.
+/// The model's single runtime input, which must be a tensor (its `tensor_shape()` is Some).
 pub fn single_input(model: &Model) -> Result<&ValueInfo> {
     let inputs: Vec<&ValueInfo> = model.graph.runtime_inputs().collect();
     match inputs.as_slice() {
-        [one] => Ok(one),
+        [one] if one.tensor_shape().is_some() => Ok(one),
+        [one] => Err(Error::Graph(format!(
+            "input '{}' has type {}; a tensor input is needed",
+            one.name,
+            one.type_string()
+        ))),
         _ => Err(Error::Graph(format!(
             "the model has {} inputs ({}); this needs a model with exactly one",
             inputs.len(),

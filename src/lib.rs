@@ -5,6 +5,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod fsutil;
 pub mod inspect;
 pub mod ir;
 pub mod mlp;

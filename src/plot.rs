@@ -62,16 +62,9 @@ pub fn write_panels(panels: &[Panel], path: &Path) -> Result<()> {
         }
         x0 += w + GAP;
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .suffix(".png")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    img.save(tmp.path())
-        .map_err(|e| Error::Invalid(format!("{}: cannot write PNG: {e}", path.display())))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Invalid(format!("{}: cannot encode PNG: {e}", path.display())))?;
+    crate::fsutil::atomic_write_bytes(path, &png)?;
     Ok(())
 }

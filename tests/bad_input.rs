@@ -220,6 +220,30 @@ fn bad_data_files_are_refused() {
     );
     eval_refuses(&labels, "label 10 in row 2");
 
+    // A header that claims 25 GB over a few bytes of data: refused before any allocation.
+    let huge = d.join("huge.npz");
+    {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&huge).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("x.npy", opts).unwrap();
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 64), }";
+        let mut header = format!("{dict:<117}\n").into_bytes();
+        header.truncate(118);
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        npy.extend_from_slice(&header);
+        npy.extend_from_slice(&[0u8; 256]);
+        zip.write_all(&npy).unwrap();
+        zip.finish().unwrap();
+    }
+    eval_refuses(&huge, "declares shape [100000000, 64]");
+
+    let empty = d.join("empty.npz");
+    write_npz(&empty, &Array2::zeros((0, 64)), &Array1::zeros(0));
+    eval_refuses(&empty, "has no rows");
+
     let nokey = d.join("nokey.npz");
     let mut npz = NpzWriter::new(std::fs::File::create(&nokey).unwrap());
     npz.add_array("features", &Array2::<f32>::zeros((2, 64)))

@@ -462,7 +462,12 @@ fn a_diverging_loss_stops_and_keeps_the_last_good_weights() {
             .accuracy
     };
     assert_eq!(acc(&written), acc(&original));
-    for (a, b) in written.graph.initializers.iter().zip(&original.graph.initializers) {
+    for (a, b) in written
+        .graph
+        .initializers
+        .iter()
+        .zip(&original.graph.initializers)
+    {
         assert_eq!(a.data, b.data, "{} changed", a.name);
     }
 }

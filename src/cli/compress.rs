@@ -10,7 +10,6 @@ use bean_onnx::prune::{Allocation, Method};
 use bean_onnx::train::step_graph::BeanVariant;
 use bean_onnx::train::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -78,16 +77,8 @@ pub struct CompressArgs {
 }
 
 fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.write_all(serde_json::to_string_pretty(value)?.as_bytes())?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    bean_onnx::fsutil::atomic_write_bytes(path, serde_json::to_string_pretty(value)?.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(args: CompressArgs) -> Result<ExitCode> {

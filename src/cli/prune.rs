@@ -106,6 +106,9 @@ pub fn prune_config(
     if round_to == 0 {
         bail!("--round-to must be at least 1");
     }
+    if calib_rows < 2 {
+        bail!("--calib-rows must be at least 2 (activity statistics need more than one row)");
+    }
     let (engine, engine_opts) = engine.resolve()?;
     Ok(PruneConfig {
         ratio: args_ratio,
@@ -113,7 +116,7 @@ pub fn prune_config(
         method,
         merge: !no_merge,
         inputs,
-        calib_rows: calib_rows.max(1),
+        calib_rows,
         progress,
         allocation,
         engine,

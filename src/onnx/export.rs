@@ -1,6 +1,7 @@
 //! IR → ModelProto → bytes or files. Files are written atomically (temporary file + rename in the
 //! same folder), and never over the paths the caller protects (the input model and its data).
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, ValueInfo, ValueType};
 use crate::pb;
 use crate::tensor::{Storage, Tensor, TensorData};
@@ -68,7 +69,7 @@ pub fn save(model: &Model, path: &Path, opts: &SaveOptions) -> Result<Vec<PathBu
             return Ok(None);
         };
         if data_file.is_none() {
-            let f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
+            let f = fsutil::temp_beside(&data_path)?;
             data_file = Some((f, 0));
         }
         let (file, pos) = data_file.as_mut().expect("created above");
@@ -92,18 +93,10 @@ pub fn save(model: &Model, path: &Path, opts: &SaveOptions) -> Result<Vec<PathBu
 
     let mut written = Vec::new();
     if let Some((file, _)) = data_file {
-        file.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&data_path, e))?;
-        file.persist(&data_path)
-            .map_err(|e| Error::io(&data_path, e.error))?;
+        fsutil::commit(file, &data_path)?;
         written.push(data_path);
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
-    tmp.write_all(&proto.encode_to_vec())
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    fsutil::atomic_write_bytes(path, &proto.encode_to_vec())?;
     written.insert(0, path.to_path_buf());
     Ok(written)
 }

@@ -155,6 +155,12 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
         )));
     }
     let calib = calib.evenly_spaced(cfg.calib_rows);
+    if calib.rows() < 2 && cfg.method == Method::Assembly {
+        return Err(Error::data(
+            &calib.path,
+            "pruning needs at least 2 calibration rows",
+        ));
+    }
     let mut m = model.clone();
     let view = MlpView::find(&m.graph)?;
     let n_layers = view.layers.len();

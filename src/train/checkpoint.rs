@@ -2,9 +2,9 @@
 //! (state and best weights), each written atomically.
 use super::finetune::Checkpoint;
 use crate::error::{Error, Result};
+use crate::fsutil::{atomic_write, atomic_write_bytes};
 use ndarray::{ArrayD, IxDyn, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn paths(base: &Path) -> (PathBuf, PathBuf) {
@@ -15,27 +15,14 @@ pub fn paths(base: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-fn atomic_write(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
-    write(tmp.as_file_mut())
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
-}
-
 pub fn save(base: &Path, ck: &Checkpoint) -> Result<()> {
     let (json, npz) = paths(base);
     atomic_write(&npz, |f| {
         let mut w = NpzWriter::new(f);
         let io = |e: ndarray_npy::WriteNpzError| std::io::Error::other(e.to_string());
+        // The epoch again, so a json/npz pair from different saves is caught on load.
+        w.add_array("epoch", &ndarray::arr1(&[ck.epoch as i64]))
+            .map_err(io)?;
         for (i, a) in ck.state.iter().enumerate() {
             w.add_array(format!("state{i}"), a).map_err(io)?;
         }
@@ -46,7 +33,7 @@ pub fn save(base: &Path, ck: &Checkpoint) -> Result<()> {
         Ok(())
     })?;
     let text = serde_json::to_vec_pretty(ck).map_err(|e| Error::Invalid(e.to_string()))?;
-    atomic_write(&json, |f| f.write_all(&text))
+    atomic_write_bytes(&json, &text)
 }
 
 /// Loads a checkpoint, or None when there is none at `base`.
@@ -62,6 +49,16 @@ pub fn load(base: &Path) -> Result<Option<Checkpoint>> {
     let file = std::fs::File::open(&npz).map_err(|e| Error::io(&npz, e))?;
     let mut r = NpzReader::new(file).map_err(|e| bad(&npz, e.to_string()))?;
     let names = r.names().map_err(|e| bad(&npz, e.to_string()))?;
+    let epoch: ndarray::Array1<i64> = r.by_name("epoch").map_err(|e| bad(&npz, e.to_string()))?;
+    if epoch.first().copied() != Some(ck.epoch as i64) {
+        return Err(bad(
+            &npz,
+            format!(
+                "it is from another epoch than {} (interrupted while saving?)",
+                json.display()
+            ),
+        ));
+    }
     let mut read = |prefix: &str| -> Result<Vec<ArrayD<f32>>> {
         let n = names.iter().filter(|n| n.starts_with(prefix)).count();
         (0..n)

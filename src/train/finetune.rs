@@ -320,10 +320,28 @@ pub fn targets(
     }
 }
 
-fn signature(cfg: &FinetuneConfig, spec: &StepSpec, rows: usize) -> String {
+/// What a resumed run must share with the checkpoint: settings, the model's bytes and the data.
+fn signature(
+    cfg: &FinetuneConfig,
+    spec: &StepSpec,
+    model: &Model,
+    features: &Array2<f32>,
+    targets: &Array2<f32>,
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    crate::onnx::to_bytes(model).hash(&mut h);
+    for a in [features, targets] {
+        a.shape().hash(&mut h);
+        a.iter().for_each(|v| v.to_bits().hash(&mut h));
+    }
     format!(
-        "{spec:?} seed={} batch={} lr={} rows={rows} teacher={}",
-        cfg.seed, cfg.batch_size, cfg.lr, cfg.teacher
+        "{spec:?} seed={} batch={} lr={} teacher={} content={:016x}",
+        cfg.seed,
+        cfg.batch_size,
+        cfg.lr,
+        cfg.teacher,
+        h.finish()
     )
 }
 
@@ -404,7 +422,7 @@ pub fn finetune(
         OUTPUT_NAMES.len(),
         &cfg.engine_opts,
     )?;
-    let sig = signature(cfg, &plan.spec, rows);
+    let sig = signature(cfg, &plan.spec, model, &features, &targets);
     let n_params = plan.spec.params().len();
 
     let mut ck = match resume {
