@@ -18,4 +18,15 @@ if [ ! -f "$out/train.npz" ]; then
   scripts/setup-ort.sh >/dev/null  # the venv with numpy
   .venv/bin/python models/fashion-lenet/fetch_data.py "$out" --src "$src" >&2
 fi
+if [ ! -f "$out/holdout.npz" ]; then
+  # The 10k test split in two halves: val.npz (even rows) to choose a cut, holdout.npz (odd rows)
+  # to gate it on data the choice never saw.
+  scripts/setup-ort.sh >/dev/null  # the venv with numpy
+  .venv/bin/python - "$out" <<'PY'
+import sys, numpy as np
+d = np.load("models/fashion-lenet/test.npz"); out = sys.argv[1]
+np.savez_compressed(f"{out}/val.npz", x=d["x"][0::2], y=d["y"][0::2])
+np.savez_compressed(f"{out}/holdout.npz", x=d["x"][1::2], y=d["y"][1::2])
+PY
+fi
 echo "$PWD/$out"

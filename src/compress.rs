@@ -15,6 +15,9 @@ pub struct CompressConfig {
     pub prune: PruneConfig,
     /// Accuracy budget in points, for the search (on validation data) and the gate (on test data).
     pub max_accuracy_drop: f64,
+    /// Budget of the search on validation data, in points: below `max_accuracy_drop`, so that a
+    /// cut chosen on one sample of data still passes the gate on another.
+    pub search_budget: f64,
     /// Epochs of plain fine-tuning (no BEAN) after pruning.
     pub heal_epochs: usize,
     pub heal_lr: f64,
@@ -146,7 +149,7 @@ pub fn compress(
                 train_set,
                 val,
                 &prune_cfg,
-                cfg.max_accuracy_drop,
+                cfg.search_budget,
                 tuned.initial_val_accuracy,
                 Some(&heal),
             ) {

@@ -228,7 +228,16 @@ impl DenseLayer {
                 .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
             let values: Vec<f32> = b
                 .iter()
-                .map(|v| if beta != 1.0 { v / beta } else { *v })
+                // beta = 0 ignores the bias: any values of the right size will do, zeros here.
+                .map(|v| {
+                    if beta == 0.0 {
+                        0.0
+                    } else if beta != 1.0 {
+                        v / beta
+                    } else {
+                        *v
+                    }
+                })
                 .collect();
             let uniform = values.windows(2).all(|p| p[0] == p[1]);
             // Keep the bias's shape when it stays valid; a broadcast scalar that is no longer

@@ -214,6 +214,13 @@ pub fn validate(
     data: &Dataset,
     max_drop: Option<f64>,
 ) -> Result<Validation> {
+    if let Some(p) = max_drop {
+        if !(p >= 0.0 && p.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "--max-accuracy-drop must be a non-negative number of points, got {p}"
+            )));
+        }
+    }
     check_interface(original, candidate)?;
     let labels = data
         .y

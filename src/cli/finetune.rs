@@ -111,20 +111,8 @@ impl FinetuneArgs {
                     })?,
             ),
         };
-        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            bail!("--alpha must be a non-negative number, got {}", self.alpha);
-        }
-        if !(self.reg_weight >= 0.0 && self.reg_weight.is_finite()) {
-            bail!(
-                "--reg-weight must be a non-negative number, got {}",
-                self.reg_weight
-            );
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            bail!("--momentum must be in [0, 1), got {}", self.momentum);
-        }
         let (engine, engine_opts) = self.engine.resolve()?;
-        Ok(FinetuneConfig {
+        let cfg = FinetuneConfig {
             bean,
             alpha: self.alpha,
             gamma,
@@ -145,7 +133,9 @@ impl FinetuneArgs {
             engine_opts,
             seed: self.seed,
             progress: !self.json,
-        })
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
@@ -186,7 +176,14 @@ impl Observer for CliObserver {
 pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     let cfg = args.config()?;
     let model = load_model(&args.model)?;
-    let protected = output_guard(&args.model, &args.output)?;
+    let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
+    let (ck_json, ck_npz) = checkpoint::paths(&checkpoint_base);
+    let data_out = super::data_file_of(&args.output);
+    let mut inputs: Vec<&Path> = vec![&args.data.data];
+    inputs.extend(args.val.as_deref());
+    let mut outputs: Vec<&Path> = vec![&args.output, &data_out, &ck_json, &ck_npz];
+    outputs.extend(args.metrics.as_deref());
+    let protected = output_guard(&model, &args.model, &inputs, &outputs)?;
     let train = Dataset::load(&args.data.data, &args.data.keys(), false)?;
     let val = args
         .val
@@ -196,7 +193,6 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     if !args.json {
         eprintln!("engine: {} ({})", cfg.engine.name(), cfg.engine_opts.device);
     }
-    let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let resume = if args.resume {
         let ck = checkpoint::load(&checkpoint_base)?;
         if ck.is_none() && !args.json {

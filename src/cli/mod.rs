@@ -88,38 +88,45 @@ pub fn load_model(path: &Path) -> Result<Model> {
     Ok(model)
 }
 
-/// Checks `output` can be written without touching the input, before any work is done; returns
-/// the input files to protect (the model and its external data files).
-pub fn output_guard(input: &Path, output: &Path) -> Result<Vec<PathBuf>> {
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        bail!(
-            "cannot write {}: folder {} does not exist",
-            output.display(),
-            dir.display()
-        );
-    }
-    let model =
-        onnx::load(input).with_context(|| format!("cannot read model {}", input.display()))?;
-    let base = input.parent().unwrap_or(Path::new("."));
-    let mut protected = vec![input.to_path_buf()];
+/// Checks, before any work is done, that no file the command writes (`outputs`: the model, its
+/// `.data`, metrics, reports, checkpoints) is one it reads (`model` at `model_path`, its external
+/// data files, `data_files`), and that the output folders exist. Returns the input files, which
+/// `onnx::save` refuses to write over as a last line of defence.
+pub fn output_guard(
+    model: &Model,
+    model_path: &Path,
+    data_files: &[&Path],
+    outputs: &[&Path],
+) -> Result<Vec<PathBuf>> {
+    let base = model_path.parent().unwrap_or(Path::new("."));
+    let mut inputs: Vec<PathBuf> = vec![model_path.to_path_buf()];
     for t in &model.graph.initializers {
         if let Storage::External(r) = &t.storage {
-            protected.push(base.join(&r.location));
+            inputs.push(base.join(&r.location));
         }
     }
+    inputs.extend(data_files.iter().map(|p| p.to_path_buf()));
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    if protected.iter().any(|p| same(p, output)) {
-        bail!(
-            "refusing to write {}: it is an input file",
-            output.display()
-        );
+    for out in outputs {
+        let dir = bean_onnx::fsutil::folder(out);
+        if !dir.is_dir() {
+            bail!(
+                "cannot write {}: folder {} does not exist",
+                out.display(),
+                dir.display()
+            );
+        }
+        if inputs.iter().any(|i| same(i, out)) {
+            bail!("refusing to write {}: it is an input file", out.display());
+        }
     }
-    Ok(protected)
+    Ok(inputs)
+}
+
+/// `<model>.data`, where `onnx::save` puts external tensors.
+pub fn data_file_of(output: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.data", output.display()))
 }

@@ -7,7 +7,7 @@ use bean_onnx::prune::{self, Allocation, Method, PruneConfig};
 use bean_onnx::train::{self, Checkpoint, EpochMetrics, FinetuneConfig, Observer, StopReason};
 use bean_onnx::{assemblies, inspect, plot, validate};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Prints epoch lines of a short fine-tune (healing, compress) and writes no checkpoints.
@@ -142,7 +142,10 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
         args.allocation,
     )?;
     let model = load_model(&args.model)?;
-    let protected = output_guard(&args.model, &args.output)?;
+    let data_out = super::data_file_of(&args.output);
+    let mut inputs: Vec<&Path> = vec![&args.data.data];
+    inputs.extend(args.val.as_deref());
+    let protected = output_guard(&model, &args.model, &inputs, &[&args.output, &data_out])?;
     let calib = Dataset::load(&args.data.data, &args.data.keys(), false)?;
     if args.heal_epochs > 0 && calib.y.is_none() {
         bail!("--heal-epochs needs labels in {}", args.data.data.display());

@@ -72,30 +72,54 @@ fn is_constant(st: &Stats, j: usize) -> bool {
 pub fn initial_costs(
     h: ArrayView2<f32>,
     w_next: ArrayView2<f32>,
+    has_bias: bool,
     assembly: Option<&[usize]>,
 ) -> Vec<f64> {
     let st = stats(h);
-    let n = w_next.nrows();
-    (0..n)
+    (0..w_next.nrows())
         .map(|j| {
-            if is_constant(&st, j) {
-                return 0.0;
-            }
             let wn = w_next
                 .row(j)
                 .iter()
                 .map(|&v| (v as f64).powi(2))
                 .sum::<f64>()
                 .sqrt();
-            let mut best_r2: f64 = 0.0;
-            if let Some(groups) = assembly {
-                for i in (0..n).filter(|&i| i != j && groups[i] == groups[j] && st.sd[i] > 0.0) {
-                    best_r2 = best_r2.max(st.corr[[i, j]].powi(2));
-                }
-            }
-            st.sd[j] * (1.0 - best_r2).max(0.0).sqrt() * wn
+            neuron_cost(&st, j, wn, has_bias, assembly, |_| true).0
         })
         .collect()
+}
+
+/// The cost of neuron j going (see the module docs) and its merge target, if merging is cheaper.
+/// Without a next bias, offsets cannot be folded and count as error: a constant neuron costs
+/// |mean|·‖w‖, removal √(σ² + mean²)·‖w‖, merging √(σ²(1−ρ²) + c²)·‖w‖.
+fn neuron_cost(
+    st: &Stats,
+    j: usize,
+    wn: f64,
+    has_bias: bool,
+    assembly: Option<&[usize]>,
+    alive: impl Fn(usize) -> bool,
+) -> (f64, Option<usize>) {
+    let offset2 = |c: f64| if has_bias { 0.0 } else { c * c };
+    if is_constant(st, j) {
+        return (offset2(st.mean[j]).sqrt() * wn, None);
+    }
+    let sd2 = st.sd[j] * st.sd[j];
+    let mut best = ((sd2 + offset2(st.mean[j])).sqrt() * wn, None);
+    if let Some(groups) = assembly {
+        for i in (0..st.sd.len())
+            .filter(|&i| i != j && alive(i) && groups[i] == groups[j] && st.sd[i] > 0.0)
+        {
+            let r = st.corr[[i, j]];
+            let a = r * st.sd[j] / st.sd[i];
+            let c = st.mean[j] - a * st.mean[i];
+            let cost = (sd2 * (1.0 - r * r).max(0.0) + offset2(c)).sqrt() * wn;
+            if cost < best.0 {
+                best = (cost, Some(i));
+            }
+        }
+    }
+    best
 }
 
 /// Plans the removal of `n - keep_n` neurons of a hidden layer.
@@ -123,6 +147,7 @@ pub fn plan(
         ..Default::default()
     };
     let st = (method == Method::Assembly).then(|| stats(h));
+    let has_bias = b.is_some();
     let norm = |w: &Array2<f64>, j: usize| w.row(j).iter().map(|v| v * v).sum::<f64>().sqrt();
 
     for _ in keep_n..n {
@@ -132,22 +157,7 @@ pub fn plan(
             let wn = norm(&w, j);
             let (cost, target) = match &st {
                 None => (wn, None),
-                Some(st) if is_constant(st, j) => (0.0, None),
-                Some(st) => {
-                    let mut c = (st.sd[j] * wn, None);
-                    if let Some(groups) = assembly {
-                        for i in (0..n).filter(|&i| {
-                            i != j && alive[i] && groups[i] == groups[j] && st.sd[i] > 0.0
-                        }) {
-                            let r = st.corr[[i, j]];
-                            let mc = st.sd[j] * (1.0 - r * r).max(0.0).sqrt() * wn;
-                            if mc < c.0 {
-                                c = (mc, Some(i));
-                            }
-                        }
-                    }
-                    c
-                }
+                Some(st) => neuron_cost(st, j, wn, has_bias, assembly, |i| alive[i]),
             };
             if best.is_none_or(|(bc, _, _)| cost < bc) {
                 best = Some((cost, j, target));
@@ -173,7 +183,7 @@ pub fn plan(
                 if let Some(b) = &mut b {
                     b.scaled_add(st.mean[j], &w_j);
                 }
-                if is_constant(st, j) {
+                if is_constant(st, j) && (has_bias || st.mean[j] == 0.0) {
                     report.constant_removed += 1;
                 } else {
                     report.weak_removed += 1;

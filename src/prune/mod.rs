@@ -264,7 +264,12 @@ fn global_widths(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Ve
             .then(|| assemblies::louvain(&assemblies::activity_similarity(hk.view())));
         // Costs are compared across layers relative to each layer's median cost: a layer full
         // of dead or duplicated neurons gives up more than a layer whose neurons all matter.
-        let layer_costs = boundary::initial_costs(hk.view(), w_next.view(), labels.as_deref());
+        let layer_costs = boundary::initial_costs(
+            hk.view(),
+            w_next.view(),
+            view.layers[k + 1].bias_trainable(),
+            labels.as_deref(),
+        );
         let mut sorted = layer_costs.clone();
         sorted.sort_by(f64::total_cmp);
         let scale = sorted[sorted.len() / 2].max(1e-12);

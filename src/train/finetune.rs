@@ -71,6 +71,40 @@ pub struct FinetuneConfig {
     pub progress: bool,
 }
 
+impl FinetuneConfig {
+    /// Refuses settings no run can use (every command that fine-tunes calls this first).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, need: &str| {
+            Error::Invalid(format!("{what} must be {need}, got {v}"))
+        };
+        if self.batch_size == 0 || self.epochs == 0 {
+            return Err(Error::Invalid(
+                "--epochs and --batch-size must be at least 1".into(),
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(bad("--lr", self.lr, "a positive number"));
+        }
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            return Err(bad("--alpha", self.alpha, "a non-negative number"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(bad("--momentum", self.momentum, "in [0, 1)"));
+        }
+        if let Gamma::Fixed(g) = self.gamma {
+            if !(g > 0.0 && g.is_finite()) {
+                return Err(bad("--gamma", g, "a positive number or auto"));
+            }
+        }
+        if let Some((_, w)) = self.baseline {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(bad("--reg-weight", w, "a non-negative number"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
@@ -224,6 +258,14 @@ pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<
     } else {
         LossKind::CrossEntropy
     });
+    if loss == LossKind::CrossEntropy && view.n_classes() < 2 {
+        return Err(Error::Invalid(format!(
+            "the dense chain ends in a single output (a binary sigmoid head such as scikit-learn's): \
+             fine-tuning needs a class-score head with at least 2 outputs, or --loss mse with float targets \
+             (node '{}')",
+            model.graph.nodes[view.layers.last().expect("a layer").nodes()[0]].label()
+        )));
+    }
     let optimizer = match cfg.optimizer {
         OptimizerKind::Adam => Optimizer::Adam {
             beta1: 0.9,
@@ -379,17 +421,7 @@ pub fn finetune(
     resume: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    if cfg.batch_size == 0 || cfg.epochs == 0 {
-        return Err(Error::Invalid(
-            "--epochs and --batch-size must be at least 1".into(),
-        ));
-    }
-    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
-        return Err(Error::Invalid(format!(
-            "--lr must be a positive number, got {}",
-            cfg.lr
-        )));
-    }
+    cfg.validate()?;
     single_input(model)?;
     let plan = plan(model, cfg, train.y_values.is_some())?;
     let features =
