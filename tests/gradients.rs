@@ -315,3 +315,93 @@ fn bean_term_matches_the_definition() {
         );
     }
 }
+
+/// The optimizer updates against PyTorch's formulas, recomputed here from the graph's own
+/// gradients over two steps (the second step's gradient is taken at the first step's weights).
+#[test]
+fn sgd_and_adam_updates_follow_pytorch() {
+    let (lr, mu, b1, b2, eps) = (0.01, 0.9, 0.9, 0.999, 1e-8);
+    for optimizer in [
+        Optimizer::Sgd { momentum: mu },
+        Optimizer::Adam {
+            beta1: b1,
+            beta2: b2,
+            eps,
+        },
+    ] {
+        let mut layers = vec![
+            layer(5, 4, Activation::Tanh, true),
+            layer(4, 3, Activation::None, true),
+        ];
+        layers[1].bean = Some(Bean {
+            variant: BeanVariant::One,
+            alpha: 0.3,
+            gamma: 1.0,
+        });
+        let spec = StepSpec {
+            layers,
+            loss: LossKind::CrossEntropy,
+            optimizer,
+        };
+        let case = make_case(spec, 77);
+        let step = onnx::to_bytes(&case.spec.step_graph_with_gradients(DataType::Double));
+        let names = case.spec.state_names();
+        let n_params = case.params.len();
+        let mut state: Vec<ArrayD<f64>> = case.params.iter().map(|(_, a)| a.clone()).collect();
+        state.extend(
+            names[n_params..]
+                .iter()
+                .map(|(_, shape)| ArrayD::zeros(shape.clone())),
+        );
+        // Host copies of the optimizer state, updated with PyTorch's rules.
+        let mut buf: Vec<ArrayD<f64>> = state[..n_params]
+            .iter()
+            .map(|a| ArrayD::zeros(a.shape()))
+            .collect();
+        let mut m = buf.clone();
+        let mut v = buf.clone();
+        for t in 1..=2 {
+            let mut feed = vec![
+                ("x".to_string(), case.x.clone().into_dyn()),
+                ("target".to_string(), case.target.clone().into_dyn()),
+                ("lr".to_string(), scalar(lr)),
+                ("step".to_string(), scalar(t as f64)),
+            ];
+            feed.extend(
+                names
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .zip(state.iter().cloned()),
+            );
+            let out = run(&step, &feed);
+            let next = &out[4..4 + names.len()];
+            let grads = &out[4 + names.len()..];
+            for p in 0..n_params {
+                let g = &grads[p];
+                let expected = match optimizer {
+                    Optimizer::Sgd { .. } => {
+                        buf[p] = &buf[p] * mu + g;
+                        &state[p] - &(&buf[p] * lr)
+                    }
+                    Optimizer::Adam { .. } => {
+                        m[p] = &m[p] * b1 + &(g * (1.0 - b1));
+                        v[p] = &v[p] * b2 + &(g.mapv(|x| x * x) * (1.0 - b2));
+                        let bc1 = 1.0 - b1.powi(t);
+                        let bc2 = 1.0 - b2.powi(t);
+                        let denom = v[p].mapv(|x| (x / bc2).sqrt() + eps);
+                        &state[p] - &((&m[p] / bc1) / &denom * lr)
+                    }
+                };
+                let d = (&expected - &next[p])
+                    .mapv(f64::abs)
+                    .fold(0.0, |a: f64, b| a.max(*b));
+                assert!(
+                    d < 1e-12,
+                    "{optimizer:?} step {t}: param {} differs by {d}",
+                    names[p].0
+                );
+            }
+            state = next.to_vec();
+        }
+    }
+}

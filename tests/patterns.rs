@@ -110,3 +110,66 @@ fn every_pattern_is_found_and_runs_like_onnxruntime() {
         }
     }
 }
+
+/// The effective weights and biases MlpView reads (layouts, alpha/beta, bias shapes) give
+/// onnxruntime's outputs through a plain ndarray forward pass.
+#[test]
+fn effective_weights_reproduce_onnxruntime() {
+    let manifest = json(&fixture("manifest.json"));
+    let mut checked = 0;
+    for name in manifest["fixtures"].as_object().unwrap().keys() {
+        let model = onnx::load(&fixture(&format!("{name}.onnx"))).unwrap();
+        let view = MlpView::find(&model.graph).unwrap();
+        let input = model.graph.runtime_inputs().next().unwrap();
+        let plain = view.input() == input.name
+            && view
+                .layers
+                .iter()
+                .all(|l| !matches!(l.activation, Activation::Gelu { tanh_approx: false }));
+        let io = fixture(&format!("{name}.io.npz"));
+        if !plain || npz_f32(&io, "y").shape()[1] != view.n_classes() {
+            continue; // a prelude or tail the plain pass does not model, or exact Gelu (erf)
+        }
+        let mut h = npz_f32(&io, "x")
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .mapv(f64::from);
+        for l in &view.layers {
+            let w = l.weight_matrix(&model.graph).mapv(f64::from);
+            let b = l.bias_vector(&model.graph).mapv(f64::from);
+            let z = h.dot(&w) + &b.insert_axis(ndarray::Axis(0));
+            h = z.mapv(|v| match l.activation {
+                Activation::None => v,
+                Activation::Relu => v.max(0.0),
+                Activation::LeakyRelu(a) => {
+                    if v > 0.0 {
+                        v
+                    } else {
+                        a as f64 * v
+                    }
+                }
+                Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                Activation::Tanh => v.tanh(),
+                Activation::Gelu { .. } => {
+                    0.5 * v
+                        * (1.0
+                            + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3)))
+                                .tanh())
+                }
+            });
+        }
+        for mut row in h.rows_mut() {
+            let m = row.fold(f64::MIN, |a, &b| a.max(b));
+            let log_sum = row.iter().map(|v| (v - m).exp()).sum::<f64>().ln() + m;
+            match view.head {
+                Head::Logits => {}
+                Head::Softmax => row.mapv_inplace(|v| (v - log_sum).exp()),
+                Head::LogSoftmax => row.mapv_inplace(|v| v - log_sum),
+            }
+        }
+        let d = max_abs_diff(&h.mapv(|v| v as f32).into_dyn(), &npz_f32(&io, "y"));
+        assert!(d <= 1e-4, "{name}: max |Δ| {d} against onnxruntime");
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} fixtures checked");
+}
