@@ -110,6 +110,37 @@ pub trait StepRunner {
     fn describe(&self) -> String;
 }
 
+/// A step runner's state as engine values, and the state before it: the accept / roll-back rule
+/// of [`StepRunner::step`] in one place for every engine.
+pub(crate) struct StepState<T> {
+    pub current: Vec<T>,
+    previous: Vec<T>,
+}
+
+impl<T> StepState<T> {
+    pub fn new() -> Self {
+        StepState {
+            current: Vec::new(),
+            previous: Vec::new(),
+        }
+    }
+
+    pub fn set(&mut self, state: Vec<T>) {
+        self.current = state;
+        self.previous.clear();
+    }
+
+    /// After a step: keep `next` when every loss is finite; otherwise the state that went in is
+    /// bad too (the losses are its losses), so go back to the one before it.
+    pub fn advance(&mut self, scalars: &[f32], next: impl FnOnce() -> Vec<T>) {
+        if scalars.iter().all(|v| v.is_finite()) {
+            self.previous = std::mem::replace(&mut self.current, next());
+        } else if !self.previous.is_empty() {
+            self.current = std::mem::take(&mut self.previous);
+        }
+    }
+}
+
 /// Loads a step graph (`onnx::to_bytes`) into the chosen engine.
 pub fn load_step_runner(
     kind: EngineKind,

@@ -1,6 +1,6 @@
 //! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
 //! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
-use super::{Device, EngineOptions, Session, StepRunner, Value};
+use super::{Device, EngineOptions, Session, StepRunner, StepState, Value};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use ort::ep::ExecutionProvider;
@@ -201,9 +201,7 @@ pub struct OrtStepRunner {
     session: ort::session::Session,
     provider: &'static str,
     state_names: Vec<String>,
-    state: Vec<ort::value::DynValue>,
-    /// The state before the last accepted step (see `StepRunner::step`).
-    previous: Vec<ort::value::DynValue>,
+    state: StepState<ort::value::DynValue>,
     n_scalars: usize,
 }
 
@@ -219,8 +217,7 @@ impl OrtStepRunner {
             session,
             provider,
             state_names,
-            state: Vec::new(),
-            previous: Vec::new(),
+            state: StepState::new(),
             n_scalars,
         })
     }
@@ -235,7 +232,7 @@ impl StepRunner for OrtStepRunner {
                 state.len()
             )));
         }
-        self.state = state
+        let values = state
             .iter()
             .map(|a| {
                 ort::value::Tensor::from_array(a.as_standard_layout().into_owned())
@@ -243,17 +240,17 @@ impl StepRunner for OrtStepRunner {
                     .map_err(err)
             })
             .collect::<Result<_>>()?;
-        self.previous.clear();
+        self.state.set(values);
         Ok(())
     }
 
     fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>> {
         let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
-            Vec::with_capacity(inputs.len() + self.state.len());
+            Vec::with_capacity(inputs.len() + self.state_names.len());
         for (name, v) in inputs {
             feed.push((name.to_string(), input_value(v)?));
         }
-        for (name, v) in self.state_names.iter().zip(&self.state) {
+        for (name, v) in self.state_names.iter().zip(&self.state.current) {
             feed.push((name.clone(), v.into()));
         }
         let outputs = self.session.run(feed).map_err(err)?;
@@ -262,19 +259,16 @@ impl StepRunner for OrtStepRunner {
             .iter()
             .map(|v| v.try_extract_scalar::<f32>().map_err(err))
             .collect::<Result<Vec<f32>>>()?;
-        if scalars.iter().all(|v| v.is_finite()) {
-            let n = self.state_names.len();
-            let next = values.drain(self.n_scalars..self.n_scalars + n).collect();
-            self.previous = std::mem::replace(&mut self.state, next);
-        } else if !self.previous.is_empty() {
-            // The losses belong to the state that went in: that state is already bad.
-            self.state = std::mem::take(&mut self.previous);
-        }
+        let n = self.state_names.len();
+        let first = self.n_scalars;
+        self.state
+            .advance(&scalars, || values.drain(first..first + n).collect());
         Ok(scalars)
     }
 
     fn state(&self) -> Result<Vec<ArrayD<f32>>> {
         self.state
+            .current
             .iter()
             .map(|v| {
                 v.try_extract_array::<f32>()

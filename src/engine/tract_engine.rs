@@ -1,6 +1,6 @@
 //! tract: the pure-Rust engine. The graph is optimised once with the batch dimension left
 //! symbolic (the model's inputs must declare their shapes, with a named batch dimension).
-use super::{Session, StepRunner, Value};
+use super::{Session, StepRunner, StepState, Value};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use tract_onnx::prelude::*;
@@ -84,9 +84,7 @@ pub struct TractStepRunner {
     plan: Plan,
     /// For each graph input: Some(state index) or None (a per-step input, by name).
     input_slots: Vec<(String, Option<usize>)>,
-    state: Vec<TValue>,
-    /// The state before the last accepted step (see `StepRunner::step`).
-    previous: Vec<TValue>,
+    state: StepState<TValue>,
     n_state: usize,
     n_scalars: usize,
 }
@@ -104,8 +102,7 @@ impl TractStepRunner {
         Ok(TractStepRunner {
             plan,
             input_slots,
-            state: Vec::new(),
-            previous: Vec::new(),
+            state: StepState::new(),
             n_state: state_names.len(),
             n_scalars,
         })
@@ -121,11 +118,12 @@ impl StepRunner for TractStepRunner {
                 state.len()
             )));
         }
-        self.state = state
-            .iter()
-            .map(|a| Tensor::from(a.clone()).into_tvalue())
-            .collect();
-        self.previous.clear();
+        self.state.set(
+            state
+                .iter()
+                .map(|a| Tensor::from(a.clone()).into_tvalue())
+                .collect(),
+        );
         Ok(())
     }
 
@@ -133,7 +131,7 @@ impl StepRunner for TractStepRunner {
         let mut feed = TVec::new();
         for (name, slot) in &self.input_slots {
             feed.push(match slot {
-                Some(i) => self.state[*i].clone(),
+                Some(i) => self.state.current[*i].clone(),
                 None => {
                     let (_, v) = inputs
                         .iter()
@@ -155,20 +153,15 @@ impl StepRunner for TractStepRunner {
                     .ok_or_else(|| err("a scalar output is empty"))
             })
             .collect::<Result<Vec<f32>>>()?;
-        if scalars.iter().all(|v| v.is_finite()) {
-            let next: Vec<TValue> = outputs
-                .drain(self.n_scalars..self.n_scalars + self.n_state)
-                .collect();
-            self.previous = std::mem::replace(&mut self.state, next);
-        } else if !self.previous.is_empty() {
-            // The losses belong to the state that went in: that state is already bad.
-            self.state = std::mem::take(&mut self.previous);
-        }
+        let (first, n) = (self.n_scalars, self.n_state);
+        self.state
+            .advance(&scalars, || outputs.drain(first..first + n).collect());
         Ok(scalars)
     }
 
     fn state(&self) -> Result<Vec<ArrayD<f32>>> {
         self.state
+            .current
             .iter()
             .map(|t| {
                 t.to_plain_array_view::<f32>()
