@@ -59,22 +59,12 @@ pub struct CompressReport {
 }
 
 fn stage(o: &train::Outcome, seconds: f64) -> StageFinetune {
-    let secs: f64 = o.history.iter().map(|m| m.seconds).sum();
-    let samples: f64 = o
-        .history
-        .iter()
-        .map(|m| m.samples_per_second * m.seconds)
-        .sum();
     StageFinetune {
         epochs: o.history.len(),
         engine: o.engine.clone(),
-        samples_per_second: if secs > 0.0 { samples / secs } else { 0.0 },
+        samples_per_second: o.samples_per_second(),
         initial_val_accuracy: o.initial_val_accuracy,
-        val_accuracy: o
-            .best_epoch
-            .and_then(|e| o.history.iter().find(|m| m.epoch == e))
-            .or(o.history.last())
-            .and_then(|m| m.val_accuracy),
+        val_accuracy: o.val_accuracy(),
         seconds,
     }
 }
@@ -106,29 +96,15 @@ pub fn compress(
 
     // Each candidate is healed before it is judged, and the budget is measured against the
     // original model, not the fine-tuned one.
-    let heal_cfg = FinetuneConfig {
-        bean: None,
-        baseline: None,
-        epochs: cfg.heal_epochs,
-        lr: cfg.heal_lr,
-        progress: false,
-        // Candidates run two at a time on the machine's cores.
+    // Candidates run two at a time on the machine's cores: one thread each.
+    let heal_base = FinetuneConfig {
         engine_opts: crate::engine::EngineOptions {
             threads: 1,
             ..cfg.finetune.engine_opts
         },
         ..cfg.finetune.clone()
     };
-    let heal = |m: Model| -> Result<Model> {
-        if cfg.heal_epochs == 0 {
-            return Ok(m);
-        }
-        let o = train::finetune(&m, train_set, None, &heal_cfg, None, &mut Silent)?;
-        match o.stop {
-            StopReason::Completed => Ok(o.model),
-            other => Err(crate::Error::Invalid(format!("healing stopped: {other:?}"))),
-        }
-    };
+    let heal = |m: Model| train::heal(m, train_set, &heal_base, cfg.heal_epochs, cfg.heal_lr);
     let t = std::time::Instant::now();
     // Prune both the BEAN-tuned and the original model, sharing the cut uniformly and globally
     // among layers, and keep the smallest model within budget: when BEAN's strength or one
@@ -214,16 +190,4 @@ pub fn compress(
             seconds: started.elapsed().as_secs_f64(),
         },
     ))
-}
-
-/// A fine-tune observer that reports nothing and never stops (healing inside the search).
-struct Silent;
-
-impl Observer for Silent {
-    fn epoch_end(&mut self, _: &train::EpochMetrics, _: &train::Checkpoint) -> Result<()> {
-        Ok(())
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
 }

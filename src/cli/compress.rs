@@ -1,6 +1,6 @@
 //! `compress`: the one-command CI step (fine-tune with BEAN → prune within the budget → heal →
 //! validate), writing the model only when the gate passes.
-use super::prune::{prune_config, QuietObserver};
+use super::prune::prune_config;
 use super::{load_model, output_guard, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::compress::{self, CompressConfig};
@@ -8,7 +8,9 @@ use bean_onnx::data::Dataset;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::prune::{Allocation, Method};
 use bean_onnx::train::step_graph::BeanVariant;
-use bean_onnx::train::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
+use bean_onnx::train::{
+    Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
+};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,6 +80,24 @@ pub struct CompressArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Prints epoch lines of compress's fine-tune and writes no checkpoints.
+pub struct QuietObserver {
+    pub label: &'static str,
+    pub quiet: bool,
+}
+
+impl Observer for QuietObserver {
+    fn epoch_end(&mut self, m: &EpochMetrics, _: &Checkpoint) -> bean_onnx::Result<()> {
+        if !self.quiet {
+            eprintln!("{}", super::epoch_line(self.label, m, None));
+        }
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {

@@ -156,14 +156,7 @@ impl Observer for CliObserver {
         }
         checkpoint::save(&self.checkpoint_base, ck)?;
         if !self.quiet {
-            let val = m
-                .val_accuracy
-                .map(|v| format!("  val acc {v:.4}"))
-                .unwrap_or_default();
-            eprintln!(
-                "epoch {}/{}: loss {:.4}  bean {:.5}  reg {:.5}  train acc {:.4}{val}  ({:.0} samples/s)",
-                m.epoch, self.epochs, m.task_loss, m.bean, m.baseline, m.train_accuracy, m.samples_per_second
-            );
+            eprintln!("{}", super::epoch_line("epoch", m, Some(self.epochs)));
         }
         Ok(())
     }
@@ -290,36 +283,18 @@ struct Summary {
 }
 
 fn summary(o: &train::Outcome, cfg: &FinetuneConfig, output: &Path) -> Summary {
-    let seconds: f64 = o.history.iter().map(|m| m.seconds).sum();
-    let samples: f64 = o
-        .history
-        .iter()
-        .map(|m| m.samples_per_second * m.seconds)
-        .sum();
     let last = o.history.last();
-    let val = match o.best_epoch {
-        Some(e) => o
-            .history
-            .iter()
-            .find(|m| m.epoch == e)
-            .and_then(|m| m.val_accuracy),
-        None => last.and_then(|m| m.val_accuracy),
-    };
     Summary {
         output: output.to_path_buf(),
         engine: o.engine.clone(),
         device: cfg.engine_opts.device.to_string(),
         epochs: o.history.len(),
         steps: o.steps,
-        samples_per_second: if seconds > 0.0 {
-            samples / seconds
-        } else {
-            0.0
-        },
+        samples_per_second: o.samples_per_second(),
         final_train_loss: last.map(|m| m.task_loss),
         final_bean: last.map(|m| m.bean),
         initial_val_accuracy: o.initial_val_accuracy,
-        val_accuracy: val,
+        val_accuracy: o.val_accuracy(),
         best_epoch: o.best_epoch,
         layers: o.figures.clone(),
         history: o.history.clone(),

@@ -126,6 +126,23 @@ pub fn output_guard(
     Ok(inputs)
 }
 
+/// One line per finished epoch, as every command that fine-tunes prints it.
+pub fn epoch_line(
+    label: &str,
+    m: &bean_onnx::train::EpochMetrics,
+    epochs: Option<usize>,
+) -> String {
+    let val = m
+        .val_accuracy
+        .map(|v| format!("  val acc {v:.4}"))
+        .unwrap_or_default();
+    let of = epochs.map(|e| format!("/{e}")).unwrap_or_default();
+    format!(
+        "{label} {}{of}: loss {:.4}  bean {:.5}  reg {:.5}  train acc {:.4}{val}  ({:.0} samples/s)",
+        m.epoch, m.task_loss, m.bean, m.baseline, m.train_accuracy, m.samples_per_second
+    )
+}
+
 /// `<model>.data`, where `onnx::save` puts external tensors.
 pub fn data_file_of(output: &Path) -> PathBuf {
     PathBuf::from(format!("{}.data", output.display()))

@@ -4,36 +4,11 @@ use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::prune::{self, Allocation, Method, PruneConfig};
-use bean_onnx::train::{self, Checkpoint, EpochMetrics, FinetuneConfig, Observer, StopReason};
+use bean_onnx::train::{self, FinetuneConfig};
 use bean_onnx::{assemblies, inspect, plot, validate};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Prints epoch lines of a short fine-tune (healing, compress) and writes no checkpoints.
-pub struct QuietObserver {
-    pub label: &'static str,
-    pub quiet: bool,
-}
-
-impl Observer for QuietObserver {
-    fn epoch_end(&mut self, m: &EpochMetrics, _: &Checkpoint) -> bean_onnx::Result<()> {
-        if !self.quiet {
-            let val = m
-                .val_accuracy
-                .map(|v| format!("  val acc {v:.4}"))
-                .unwrap_or_default();
-            eprintln!(
-                "{} epoch {}: loss {:.4}  bean {:.5}  train acc {:.4}{val}  ({:.0} samples/s)",
-                self.label, m.epoch, m.task_loss, m.bean, m.train_accuracy, m.samples_per_second
-            );
-        }
-        Ok(())
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
-}
 
 #[derive(Args)]
 pub struct PruneArgs {
@@ -150,31 +125,13 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
     if args.heal_epochs > 0 && calib.y.is_none() {
         bail!("--heal-epochs needs labels in {}", args.data.data.display());
     }
-    let heal_cfg = FinetuneConfig {
-        bean: None,
-        epochs: args.heal_epochs,
-        lr: args.heal_lr,
+    let heal_base = FinetuneConfig {
         engine: cfg.engine,
         engine_opts: cfg.engine_opts,
         ..Default::default()
     };
     // Healing runs on every search candidate before it is judged, and on a fixed-ratio result.
-    let heal = |m: bean_onnx::ir::Model| -> bean_onnx::Result<bean_onnx::ir::Model> {
-        if args.heal_epochs == 0 {
-            return Ok(m);
-        }
-        let mut obs = QuietObserver {
-            label: "heal",
-            quiet: true,
-        };
-        let o = train::finetune(&m, &calib, None, &heal_cfg, None, &mut obs)?;
-        match o.stop {
-            StopReason::Completed => Ok(o.model),
-            other => Err(bean_onnx::Error::Invalid(format!(
-                "healing stopped: {other:?}"
-            ))),
-        }
-    };
+    let heal = |m| train::heal(m, &calib, &heal_base, args.heal_epochs, args.heal_lr);
     let (pruned, report, search) = match args.max_accuracy_drop {
         Some(p) => {
             let val = Dataset::load(

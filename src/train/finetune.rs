@@ -176,6 +176,71 @@ pub struct Outcome {
     pub initial_val_accuracy: Option<f64>,
 }
 
+impl Outcome {
+    /// Mean training throughput over the epochs run.
+    pub fn samples_per_second(&self) -> f64 {
+        let seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
+        let samples: f64 = self
+            .history
+            .iter()
+            .map(|m| m.samples_per_second * m.seconds)
+            .sum();
+        if seconds > 0.0 {
+            samples / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Validation accuracy of the weights written: the best epoch's, else the last epoch's.
+    pub fn val_accuracy(&self) -> Option<f64> {
+        match self.best_epoch {
+            Some(e) => self.history.iter().find(|m| m.epoch == e),
+            None => self.history.last(),
+        }
+        .and_then(|m| m.val_accuracy)
+    }
+}
+
+/// An observer that reports nothing and never stops (short fine-tunes inside other commands).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn epoch_end(&mut self, _: &EpochMetrics, _: &Checkpoint) -> Result<()> {
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// A short plain fine-tune after pruning: `cfg` with BEAN and baselines off, for `epochs` at
+/// `lr`, on labelled `data`. Returns `model` unchanged when `epochs` is 0.
+pub fn heal(
+    model: Model,
+    data: &Dataset,
+    cfg: &FinetuneConfig,
+    epochs: usize,
+    lr: f64,
+) -> Result<Model> {
+    if epochs == 0 {
+        return Ok(model);
+    }
+    let heal_cfg = FinetuneConfig {
+        bean: None,
+        baseline: None,
+        epochs,
+        lr,
+        progress: false,
+        ..cfg.clone()
+    };
+    let o = finetune(&model, data, None, &heal_cfg, None, &mut Silent)?;
+    match o.stop {
+        StopReason::Completed => Ok(o.model),
+        other => Err(Error::Invalid(format!("healing stopped: {other:?}"))),
+    }
+}
+
 /// Everything needed to continue a run: written after every epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {

@@ -6,6 +6,6 @@ pub mod finetune;
 pub mod step_graph;
 
 pub use finetune::{
-    finetune, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer,
-    OptimizerKind, Outcome, StopReason,
+    finetune, heal, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer,
+    OptimizerKind, Outcome, Silent, StopReason,
 };
