@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs ONNX Runtime (PyPI wheel) for the ort
-# engine and the cross-engine tests and Fashion-MNIST's training split (Debian package), then
-# checks formatting and lints, then runs every test.
+# The whole test suite, from a fresh machine: installs ONNX Runtime and onnx (PyPI wheels) for
+# the ort engine, the cross-engine tests and the validity oracle, and Fashion-MNIST's training
+# split (Debian package), then checks formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORT_DYLIB_PATH="$(scripts/setup-ort.sh)"
 export ORT_DYLIB_PATH
 echo "ONNX Runtime: $ORT_DYLIB_PATH"
+# The validity oracle of tests/validity.rs: the real onnx package, in the same venv.
+if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('onnx') != '1.23.2')" 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check onnx==1.23.2
+fi
+export BEAN_ONNX_ORACLE_PYTHON="$PWD/.venv/bin/python"
 BEAN_ONNX_FASHION_DIR="$(scripts/fashion-data.sh)"
 export BEAN_ONNX_FASHION_DIR
 cargo fmt --all -- --check

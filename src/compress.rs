@@ -4,7 +4,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::ir::Model;
 use crate::prune::{self, Allocation, PruneConfig, PruneReport, SearchReport};
-use crate::train::{self, FinetuneConfig, Observer, StopReason};
+use crate::train::{self, FinetuneConfig, Observer};
 use crate::validate::{self, Validation};
 use serde::Serialize;
 use std::path::Path;
@@ -86,12 +86,7 @@ pub fn compress(
     let started = std::time::Instant::now();
     let t = std::time::Instant::now();
     let tuned = train::finetune(model, train_set, Some(val), &cfg.finetune, None, observer)?;
-    if tuned.stop != StopReason::Completed {
-        return Err(crate::Error::Invalid(format!(
-            "fine-tuning stopped: {:?}",
-            tuned.stop
-        )));
-    }
+    tuned.stop.clone().into_result("the BEAN fine-tune")?;
     let finetune = stage(&tuned, t.elapsed().as_secs_f64());
 
     // Each candidate is healed before it is judged, and the budget is measured against the
@@ -139,6 +134,7 @@ pub fn compress(
                         best = Some((m, report, search, source, allocation, params));
                     }
                 }
+                Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -155,12 +151,16 @@ pub fn compress(
         .tempdir_in(candidate_dir)
         .map_err(|e| crate::Error::io(candidate_dir, e))?;
     let tmp_path = tmp.path().join("candidate.onnx");
-    crate::onnx::save(&candidate, &tmp_path, &Default::default())?;
+    let written = crate::onnx::save(&candidate, &tmp_path, &Default::default())?;
     let validation = validate::validate(
-        model,
-        model_path,
-        &candidate,
-        &tmp_path,
+        validate::Subject {
+            model,
+            file_bytes: validate::file_bytes(model, model_path),
+        },
+        validate::Subject {
+            model: &candidate,
+            file_bytes: validate::written_bytes(&written),
+        },
         test,
         Some(cfg.max_accuracy_drop),
     )?;

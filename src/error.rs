@@ -6,11 +6,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    /// The OS error is part of the message and deliberately not a `source`, so that a report
+    /// of the whole chain does not repeat it.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: not a valid ONNX model: {reason}", path.display())]
     Decode { path: PathBuf, reason: String },
@@ -34,13 +35,47 @@ pub enum Error {
     Engine { engine: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+    /// More memory than the machine (or the process's limits) can give.
+    #[error("{what} needs {} but only {} is available", human_bytes(*needed), human_bytes(*available))]
+    Memory {
+        what: String,
+        needed: u64,
+        available: u64,
+    },
+    /// The run was stopped by a signal (SIGINT, SIGTERM) before it finished.
+    #[error("interrupted by {}", signal_name(*signal))]
+    Interrupted { signal: i32 },
+}
+
+/// `1.5 GiB`, `300 MiB`, `12 KiB`, `17 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// `SIGINT`, `SIGTERM`, or `signal N`.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
     pub fn tensor(name: &str, reason: impl Into<String>) -> Self {

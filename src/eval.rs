@@ -303,6 +303,7 @@ pub fn run_batches_all(
     let rows = x.rows();
     let mut start = 0;
     while start < rows {
+        crate::interrupt::check()?;
         let end = (start + EVAL_BATCH).min(rows);
         let value = match elem_type {
             DataType::Float => Value::F32(x.slice_f32(start, end)),

@@ -1,6 +1,6 @@
 //! `inspect`: a structured summary of a model and its dense chain.
 use crate::ir::Model;
-use crate::mlp::MlpView;
+use crate::mlp::{ChainEnd, MlpView};
 use crate::tensor::TensorData;
 use serde::Serialize;
 
@@ -13,6 +13,9 @@ pub struct Report {
     pub outputs: Vec<Value>,
     pub dense_layers: Vec<LayerReport>,
     pub head: Option<String>,
+    /// Null when the chain ends at the model's output; otherwise where it stops and why (such a
+    /// model is refused by finetune, prune and compress).
+    pub chain_end: Option<String>,
     /// Why the model has no dense chain, when it has none.
     pub dense_chain_error: Option<String>,
     /// Dense-looking nodes left out of the chain, with the reason.
@@ -131,7 +134,14 @@ pub fn report(model: &Model) -> crate::Result<Report> {
             .sum(),
         dense_params: dense_layers.iter().map(|l| l.params).sum(),
         macs_total: dense_layers.iter().map(|l| l.macs).sum(),
-        head: view.as_ref().map(|v| v.head.name().to_string()),
+        head: view
+            .as_ref()
+            .filter(|v| v.end == ChainEnd::Output)
+            .map(|v| v.head.name().to_string()),
+        chain_end: view
+            .as_ref()
+            .and_then(|v| v.require_whole().err())
+            .map(|e| e.to_string()),
         skipped: view.map(|v| v.skipped).unwrap_or_default(),
         dense_layers,
         dense_chain_error: err,
@@ -204,6 +214,9 @@ impl std::fmt::Display for Report {
         )?;
         for s in &self.skipped {
             writeln!(f, "not in the chain: {s}")?;
+        }
+        if let Some(end) = &self.chain_end {
+            writeln!(f, "chain end: {end}")?;
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;

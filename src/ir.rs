@@ -233,6 +233,34 @@ impl Graph {
             .filter(|i| self.initializer(&i.name).is_none())
     }
 
+    /// Makes every recorded type of an initializer (in `value_info`, in the graph inputs where
+    /// IR < 4 models list initializers, in the outputs) say the initializer's current element
+    /// type and shape, so a model whose tensors changed size stays valid for strict consumers.
+    pub fn sync_initializer_types(&mut self) {
+        let shapes: HashMap<String, (DataType, Vec<Dim>)> = self
+            .initializers
+            .iter()
+            .map(|t| {
+                let dims = t.dims.iter().map(|&d| Dim::Value(d)).collect();
+                (t.name.clone(), (t.elem_type, dims))
+            })
+            .collect();
+        let records = self
+            .value_info
+            .iter_mut()
+            .chain(self.inputs.iter_mut())
+            .chain(self.outputs.iter_mut());
+        for v in records {
+            let Some((elem, dims)) = shapes.get(&v.name) else {
+                continue;
+            };
+            if let ValueType::Tensor { elem_type, shape } = &mut v.ty {
+                *elem_type = *elem;
+                *shape = Some(dims.clone());
+            }
+        }
+    }
+
     /// Removes nodes whose outputs nobody needs for the graph outputs (and initializers that
     /// become unused). Keeps node order.
     pub fn remove_dead_nodes(&mut self) {

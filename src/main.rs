@@ -3,10 +3,9 @@ mod cli;
 
 use anyhow::{Context, Result};
 use bean_onnx::data::Dataset;
-use bean_onnx::engine::Device;
 use bean_onnx::{eval, inspect};
 use clap::{Parser, Subcommand};
-use cli::{load_model, DataArgs, EngineChoice};
+use cli::{load_model, DataArgs, EngineArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,15 +36,8 @@ enum Command {
         model: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// Engine that runs the model (auto: ort when its library is found, else tract).
-        #[arg(long, value_enum, default_value = "tract")]
-        engine: EngineChoice,
-        /// Device for --engine ort: cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        device: Device,
-        /// Intra-op threads (0: the engine decides).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -64,13 +56,36 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = handle_signals() {
+        eprintln!("error: cannot install the signal handlers: {e}");
+        return ExitCode::from(1);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // A run stopped by a signal exits as the shell expects: 128 + the signal's number.
+            let signal = e.chain().find_map(|c| match c.downcast_ref() {
+                Some(bean_onnx::Error::Interrupted { signal }) => Some(*signal),
+                _ => None,
+            });
+            ExitCode::from(signal.map_or(1, |s| 128 + s as u8))
         }
     }
+}
+
+/// SIGINT and SIGTERM ask the run to stop at the next step, batch or candidate (see
+/// `bean_onnx::interrupt`), so temporary files are removed and nothing half-done is written; a
+/// second one ends the process at once.
+fn handle_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, asked.clone())?;
+        signal_hook::flag::register(signal, asked.clone())?;
+        signal_hook::flag::register_usize(signal, bean_onnx::interrupt::flag(), signal as usize)?;
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -89,13 +104,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             model,
             data,
             engine,
-            device,
-            threads,
             json,
         } => {
             let m = load_model(&model)?;
             let ds = Dataset::load(&data.data, &data.keys(), true)?;
-            let (engine, opts) = cli::resolve_engine(engine, device, threads)?;
+            let (engine, opts) = engine.resolve()?;
             let r = eval::evaluate(&m, &ds, engine, &opts)
                 .with_context(|| format!("cannot evaluate {}", model.display()))?;
             if json {

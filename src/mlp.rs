@@ -208,6 +208,22 @@ impl DenseLayer {
         b: Option<&Array1<f32>>,
     ) -> Result<()> {
         let (alpha, beta) = self.scales();
+        // A computed value that is not finite would be written silently and spread NaN through
+        // every consumer of the model: refuse it, naming the tensor.
+        if w.iter().any(|v| !v.is_finite()) {
+            return Err(Error::tensor(
+                &self.weight,
+                "the computed weights hold NaN or infinity (not written)",
+            ));
+        }
+        if let (Some(name), Some(b)) = (&self.bias, b) {
+            if b.iter().any(|v| !v.is_finite()) {
+                return Err(Error::tensor(
+                    name,
+                    "the computed bias holds NaN or infinity (not written)",
+                ));
+            }
+        }
         let (n_in, n_out) = w.dim();
         let stored = match self.layout {
             Layout::InOut => w.as_standard_layout().into_owned(),
@@ -271,7 +287,37 @@ pub struct MlpView {
     pub scores: String,
     /// Dense-looking nodes that were not taken into the chain, with the reason.
     pub skipped: Vec<String>,
+    /// Whether the chain's scores are the model's final dense computation.
+    pub end: ChainEnd,
 }
+
+/// Where the dense chain ends, relative to the model's output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainEnd {
+    /// Nothing with weights follows the chain: its scores are the model's class scores (an
+    /// exporter tail such as ArgMax, ZipMap or Identity may follow).
+    Output,
+    /// More weighted ops follow the chain: training or pruning it alone would treat its last
+    /// hidden layer as the classifier. `node` is the first one.
+    Cut {
+        /// The chain's last node.
+        last: String,
+        /// The first weighted node downstream, its op, and why it is not in the chain.
+        node: String,
+        op: String,
+        reason: String,
+    },
+}
+
+/// Ops that compute with weights: after the chain, they mean the chain was cut short.
+const WEIGHTED_OPS: [&str; 6] = [
+    "Gemm",
+    "MatMul",
+    "Conv",
+    "ConvTranspose",
+    "Einsum",
+    "MatMulInteger",
+];
 
 impl MlpView {
     /// Finds the longest chain of dense layers. Errors name the node for structure that is
@@ -345,13 +391,36 @@ impl MlpView {
         let chain: Vec<DenseLayer> = best.iter().map(|&i| layers[i].clone()).collect();
         let last = chain.last().expect("at least one layer");
         let (head, head_node, scores) = find_head(graph, &consumers, last);
+        let last_node = head_node.unwrap_or(*last.nodes().last().expect("a node"));
+        let end = chain_end(graph, &consumers, &scores, last_node, &skipped);
         Ok(MlpView {
             layers: chain,
             head,
             head_node,
             scores,
             skipped,
+            end,
         })
+    }
+
+    /// Refuses a chain that does not end at the model's output (see [`ChainEnd::Cut`]).
+    pub fn require_whole(&self) -> Result<()> {
+        match &self.end {
+            ChainEnd::Output => Ok(()),
+            ChainEnd::Cut {
+                last,
+                node,
+                op,
+                reason,
+            } => Err(Error::Node {
+                node: node.clone(),
+                op: op.clone(),
+                reason: format!(
+                    "the dense chain stops at node '{last}' before this node ({reason}); using the \
+                     chain alone would treat a hidden layer as the classifier, so this model is refused"
+                ),
+            }),
+        }
     }
 
     /// Node indices of the whole chain (layers and head).
@@ -602,6 +671,49 @@ fn find_activation(
         Some(out) if !out.is_empty() => Ok((act, Some(*c), out.clone())),
         _ => none,
     }
+}
+
+/// Whether any weighted op reads, directly or through other ops, the chain's `scores`.
+fn chain_end(
+    graph: &Graph,
+    consumers: &HashMap<&str, Vec<usize>>,
+    scores: &str,
+    last_node: usize,
+    skipped: &[String],
+) -> ChainEnd {
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut queue: std::collections::VecDeque<&str> = [scores].into();
+    while let Some(tensor) = queue.pop_front() {
+        for &c in consumers.get(tensor).into_iter().flatten() {
+            if std::mem::replace(&mut seen[c], true) {
+                continue;
+            }
+            let n = &graph.nodes[c];
+            if WEIGHTED_OPS.contains(&n.op_type.as_str()) {
+                let label = n.label();
+                let prefix = format!("node '{label}' ");
+                let why = skipped
+                    .iter()
+                    .filter_map(|s| s.strip_prefix(&prefix)?.split_once("): "))
+                    .map(|(_, r)| format!("it is not a dense layer the chain can take: {r}"))
+                    .next()
+                    .unwrap_or_else(|| "it reads the chain's output through other ops".into());
+                return ChainEnd::Cut {
+                    last: graph.nodes[last_node].label().to_string(),
+                    node: label.to_string(),
+                    op: n.op_type.clone(),
+                    reason: why,
+                };
+            }
+            queue.extend(
+                n.outputs
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(String::as_str),
+            );
+        }
+    }
+    ChainEnd::Output
 }
 
 /// A Softmax / LogSoftmax over the last axis reading the last layer alone, else logits.

@@ -43,7 +43,15 @@ pub struct Validation {
     pub passed: bool,
 }
 
-/// Bytes of the model file and the external data files it references.
+/// Total bytes of the files `paths` (as returned by `onnx::save`: a model and its data file).
+pub fn written_bytes(paths: &[std::path::PathBuf]) -> u64 {
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Bytes of a model file read from `path` and of the external data files it references.
 pub fn file_bytes(model: &Model, path: &Path) -> u64 {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut locations: Vec<&str> = model
@@ -197,6 +205,7 @@ fn latency(model: &Model, data: &Dataset, rows: usize, runs: usize) -> Result<f6
     }
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
+            crate::interrupt::check()?;
             let t = Instant::now();
             s.run(&feed).map(|_| t.elapsed().as_secs_f64() * 1e3)
         })
@@ -205,15 +214,21 @@ fn latency(model: &Model, data: &Dataset, rows: usize, runs: usize) -> Result<f6
     Ok(times[times.len() / 2])
 }
 
+/// A model to compare and the bytes its files take on disk.
+pub struct Subject<'a> {
+    pub model: &'a Model,
+    pub file_bytes: u64,
+}
+
 /// Compares `candidate` with `original` on labelled `data`.
 pub fn validate(
-    original: &Model,
-    original_path: &Path,
-    candidate: &Model,
-    candidate_path: &Path,
+    original: Subject,
+    candidate: Subject,
     data: &Dataset,
     max_drop: Option<f64>,
 ) -> Result<Validation> {
+    let (original_bytes, candidate_bytes) = (original.file_bytes, candidate.file_bytes);
+    let (original, candidate) = (original.model, candidate.model);
     if let Some(p) = max_drop {
         if !(p >= 0.0 && p.is_finite()) {
             return Err(Error::Invalid(format!(
@@ -248,19 +263,19 @@ pub fn validate(
         / n;
     let max_abs_diff = max_diff(&a.scores, &b.scores);
     let batch_n = data.rows().min(256);
-    let figures = |m: &Model, p: &Path, scoring: &Model, accuracy: f64| -> Result<ModelFigures> {
+    let figures = |m: &Model, bytes: u64, scoring: &Model, accuracy: f64| -> Result<ModelFigures> {
         let r = inspect::report(m)?;
         Ok(ModelFigures {
             accuracy,
             params: r.params_total,
             macs: r.macs_total,
-            file_bytes: file_bytes(m, p),
+            file_bytes: bytes,
             latency_ms_batch1: latency(scoring, data, 1, 50)?,
             latency_ms_batch_n: latency(scoring, data, batch_n, 15)?,
         })
     };
-    let original_f = figures(original, original_path, &sa, acc(&a.predictions))?;
-    let candidate_f = figures(candidate, candidate_path, &sb, acc(&b.predictions))?;
+    let original_f = figures(original, original_bytes, &sa, acc(&a.predictions))?;
+    let candidate_f = figures(candidate, candidate_bytes, &sb, acc(&b.predictions))?;
     let accuracy_drop = (original_f.accuracy - candidate_f.accuracy) * 100.0;
     let passed = max_drop.is_none_or(|p| accuracy_drop <= p + 1e-9);
     Ok(Validation {

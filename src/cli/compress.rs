@@ -1,21 +1,24 @@
 //! `compress`: the one-command CI step (fine-tune with BEAN → prune within the budget → heal →
 //! validate), writing the model only when the gate passes.
 use super::prune::prune_config;
-use super::{load_model, output_guard, DataArgs, EngineArgs};
+use super::{check_outputs, load_model, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::compress::{self, CompressConfig};
 use bean_onnx::data::Dataset;
+use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::prune::{Allocation, Method};
 use bean_onnx::train::step_graph::BeanVariant;
 use bean_onnx::train::{
     Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
 };
+use bean_onnx::validate;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct CompressArgs {
     /// The ONNX model to compress.
     pub model: PathBuf,
@@ -54,8 +57,8 @@ pub struct CompressArgs {
     /// Learning rate of the BEAN fine-tune.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Rows per training step.
-    #[arg(long, default_value_t = 128)]
+    /// Rows per training step (1 to 1048576).
+    #[arg(long, default_value_t = 128, value_parser = super::count_in(1, 1 << 20))]
     pub batch_size: usize,
     /// Plain fine-tuning epochs after pruning.
     #[arg(long, default_value_t = 2)]
@@ -64,13 +67,13 @@ pub struct CompressArgs {
     #[arg(long, default_value_t = 1e-4)]
     pub heal_lr: f64,
     /// Keep widths that are multiples of K.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::count_in(1, 4096))]
     pub round_to: usize,
     /// Also drop constant or unused input features behind a Gather.
     #[arg(long)]
     pub inputs: bool,
-    /// Calibration rows for pruning.
-    #[arg(long, default_value_t = 10_000)]
+    /// Calibration rows for pruning (2 to 10000000).
+    #[arg(long, default_value_t = 10_000, value_parser = super::count_in(2, 10_000_000))]
     pub calib_rows: usize,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -105,12 +108,18 @@ fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub fn run(args: CompressArgs) -> Result<ExitCode> {
-    if !(args.max_accuracy_drop >= 0.0 && args.max_accuracy_drop.is_finite()) {
-        bail!(
-            "--max-accuracy-drop must be a non-negative number of points, got {}",
-            args.max_accuracy_drop
-        );
+/// A number of accuracy points: finite and not negative.
+fn check_points(flag: &str, v: f64) -> Result<()> {
+    if !(v >= 0.0 && v.is_finite()) {
+        bail!("{flag} must be a non-negative number of points, got {v}");
+    }
+    Ok(())
+}
+
+fn config(args: &CompressArgs) -> Result<CompressConfig> {
+    check_points("--max-accuracy-drop", args.max_accuracy_drop)?;
+    if let Some(b) = args.search_budget {
+        check_points("--search-budget", b)?;
     }
     let (engine, engine_opts) = args.engine.resolve()?;
     let finetune = FinetuneConfig {
@@ -144,22 +153,19 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         !args.json,
         Allocation::Uniform, // compress tries both allocations
     )?;
-    let cfg = CompressConfig {
+    Ok(CompressConfig {
         finetune,
         prune,
         max_accuracy_drop: args.max_accuracy_drop,
         search_budget: args.search_budget.unwrap_or(args.max_accuracy_drop / 4.0),
         heal_epochs: args.heal_epochs,
         heal_lr: args.heal_lr,
-    };
-    let model = load_model(&args.model)?;
-    let data_out = super::data_file_of(&args.output);
-    let mut inputs: Vec<&Path> = vec![&args.data.data];
-    inputs.extend(args.val.as_deref());
-    inputs.extend(args.test.as_deref());
-    let mut outputs: Vec<&Path> = vec![&args.output, &data_out];
-    outputs.extend(args.report.as_deref());
-    let protected = output_guard(&model, &args.model, &inputs, &outputs)?;
+    })
+}
+
+/// Training, validation and test data: VAL defaults to --test, else every 10th row of TRAIN held
+/// out; TEST defaults to VAL.
+fn data_sets(args: &CompressArgs) -> bean_onnx::Result<(Dataset, Dataset, Dataset)> {
     let all = Dataset::load(&args.data.data, &args.data.keys(), true)?;
     let (train_set, val) = match args.val.as_ref().or(args.test.as_ref()) {
         Some(p) => (all, Dataset::load(p, &args.data.keys(), true)?),
@@ -172,55 +178,51 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         Some(p) => Dataset::load(p, &args.data.keys(), true)?,
         None => val.clone(),
     };
+    Ok((train_set, val, test))
+}
+
+pub fn run(args: CompressArgs) -> Result<ExitCode> {
+    let cfg = config(&args)?;
+    let model = load_model(&args.model)?;
+    let mut inputs: Vec<&Path> = vec![&args.data.data];
+    inputs.extend(args.val.as_deref());
+    inputs.extend(args.test.as_deref());
+    let mut outputs = super::model_outputs(&args.output).to_vec();
+    if let Some(r) = &args.report {
+        outputs.push(("--report".into(), r.clone()));
+    }
+    let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    let _lock = OutputLock::acquire(&args.output)?;
     if !args.json {
-        eprintln!("engine: {} ({})", engine.name(), engine_opts.device);
+        eprintln!(
+            "engine: {} ({})",
+            cfg.finetune.engine.name(),
+            cfg.finetune.engine_opts.device
+        );
     }
-    let dir = args
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut obs = QuietObserver {
-        label: "fine-tune",
-        quiet: args.json,
-    };
-    let outcome = compress::compress(
-        &model,
-        &args.model,
-        &train_set,
-        &val,
-        &test,
-        dir,
-        &cfg,
-        &mut obs,
-    );
-    let (candidate, report) = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            // The CI step reads the report whatever happened: say why there is no model.
-            if let Some(p) = &args.report {
-                let value = serde_json::json!({
-                    "model": args.model,
-                    "output": null,
-                    "report": { "passed": false, "reason": e.to_string() },
-                });
-                write_report(p, &value)?;
-            }
-            return Err(
-                anyhow::Error::new(e).context(format!("cannot compress {}", args.model.display()))
-            );
-        }
-    };
-    let value = serde_json::json!({
-        "model": args.model,
-        "output": report.passed.then_some(&args.output),
-        "report": report,
+    let outcome = data_sets(&args).and_then(|(train_set, val, test)| {
+        let mut obs = QuietObserver {
+            label: "fine-tune",
+            quiet: args.json,
+        };
+        let dir = bean_onnx::fsutil::folder(&args.output);
+        compress::compress(
+            &model,
+            &args.model,
+            &train_set,
+            &val,
+            &test,
+            &dir,
+            &cfg,
+            &mut obs,
+        )
     });
-    if let Some(p) = &args.report {
-        write_report(p, &value)?;
-    }
+    let (candidate, mut report) = match outcome {
+        Ok(r) => r,
+        Err(e) => return failed(&args, e),
+    };
     if report.passed {
-        onnx::save(
+        let written = onnx::save(
             &candidate,
             &args.output,
             &SaveOptions {
@@ -229,44 +231,74 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
             },
         )
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+        // The report describes the files written, not the temporary copy that was validated.
+        report.validation.candidate.file_bytes = validate::written_bytes(&written);
+    }
+    let value = serde_json::json!({
+        "model": args.model,
+        "output": report.passed.then_some(&args.output),
+        "report": report,
+    });
+    if let Some(p) = &args.report {
+        write_report(p, &value)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        let v = &report.validation;
-        println!(
-            "hidden neurons {} → {} ({:.0}% removed); params {} → {}; dense MACs {} → {}",
-            report.prune.hidden_before,
-            report.prune.hidden_after,
-            100.0
-                * (1.0
-                    - report.prune.hidden_after as f64 / report.prune.hidden_before.max(1) as f64),
-            v.original.params,
-            v.candidate.params,
-            v.original.macs,
-            v.candidate.macs
-        );
-        println!(
-            "test accuracy {:.4} → {:.4} ({:+.2} points), agreement {:.4}; latency batch 1 {:.3} → {:.3} ms, batch {} {:.3} → {:.3} ms; {:.0} s",
-            v.original.accuracy,
-            v.candidate.accuracy,
-            -v.accuracy_drop,
-            v.agreement,
-            v.original.latency_ms_batch1,
-            v.candidate.latency_ms_batch1,
-            v.batch_n,
-            v.original.latency_ms_batch_n,
-            v.candidate.latency_ms_batch_n,
-            report.seconds
-        );
-        match &report.reason {
-            None => println!("gate passed: wrote {}", args.output.display()),
-            Some(r) => println!("gate FAILED: {r}; {} not written", args.output.display()),
-        }
+        print_result(&report, &args.output);
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
     })
+}
+
+/// The CI step reads the report whatever happened: say why there is no model (an error, or a
+/// signal, which exits 128 + its number).
+fn failed(args: &CompressArgs, e: bean_onnx::Error) -> Result<ExitCode> {
+    if let Some(p) = &args.report {
+        let value = serde_json::json!({
+            "model": args.model,
+            "output": null,
+            "report": { "passed": false, "reason": e.to_string() },
+        });
+        write_report(p, &value)?;
+    }
+    if let bean_onnx::Error::Interrupted { signal } = e {
+        eprintln!("{e}: {} not written", args.output.display());
+        return Ok(ExitCode::from(128 + signal as u8));
+    }
+    Err(anyhow::Error::new(e).context(format!("cannot compress {}", args.model.display())))
+}
+
+fn print_result(report: &compress::CompressReport, output: &Path) {
+    let v = &report.validation;
+    println!(
+        "hidden neurons {} → {} ({:.0}% removed); params {} → {}; dense MACs {} → {}",
+        report.prune.hidden_before,
+        report.prune.hidden_after,
+        100.0 * (1.0 - report.prune.hidden_after as f64 / report.prune.hidden_before.max(1) as f64),
+        v.original.params,
+        v.candidate.params,
+        v.original.macs,
+        v.candidate.macs
+    );
+    println!(
+        "test accuracy {:.4} → {:.4} ({:+.2} points), agreement {:.4}; latency batch 1 {:.3} → {:.3} ms, batch {} {:.3} → {:.3} ms; {:.0} s",
+        v.original.accuracy,
+        v.candidate.accuracy,
+        -v.accuracy_drop,
+        v.agreement,
+        v.original.latency_ms_batch1,
+        v.candidate.latency_ms_batch1,
+        v.batch_n,
+        v.original.latency_ms_batch_n,
+        v.candidate.latency_ms_batch_n,
+        report.seconds
+    );
+    match &report.reason {
+        None => println!("gate passed: wrote {}", output.display()),
+        Some(r) => println!("gate FAILED: {r}; {} not written", output.display()),
+    }
 }

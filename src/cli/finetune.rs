@@ -1,7 +1,8 @@
 //! `bean-onnx finetune`: flags → FinetuneConfig, files (metrics, checkpoints, output), Ctrl-C.
-use super::{load_model, output_guard, DataArgs, EngineArgs};
+use super::{check_outputs, load_model, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
+use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::train::checkpoint;
 use bean_onnx::train::step_graph::{Baseline, BeanVariant, LossKind};
@@ -13,10 +14,9 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct FinetuneArgs {
     /// The ONNX model to fine-tune.
     pub model: PathBuf,
@@ -55,8 +55,8 @@ pub struct FinetuneArgs {
     /// Passes over the training data.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
-    /// Rows per step.
-    #[arg(long, default_value_t = 128)]
+    /// Rows per step (1 to 1048576).
+    #[arg(long, default_value_t = 128, value_parser = super::count_in(1, 1 << 20))]
     pub batch_size: usize,
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3)]
@@ -139,11 +139,10 @@ impl FinetuneArgs {
     }
 }
 
-/// Files and Ctrl-C for the training loop.
+/// Metrics lines, checkpoints and epoch lines for the training loop.
 struct CliObserver {
     metrics: Option<std::fs::File>,
     checkpoint_base: PathBuf,
-    stop: Arc<AtomicBool>,
     quiet: bool,
     epochs: usize,
 }
@@ -161,8 +160,9 @@ impl Observer for CliObserver {
         Ok(())
     }
 
+    /// Signals reach the loop through `bean_onnx::interrupt`.
     fn interrupted(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        false
     }
 }
 
@@ -171,12 +171,16 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
     let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let (ck_json, ck_npz) = checkpoint::paths(&checkpoint_base);
-    let data_out = super::data_file_of(&args.output);
     let mut inputs: Vec<&Path> = vec![&args.data.data];
     inputs.extend(args.val.as_deref());
-    let mut outputs: Vec<&Path> = vec![&args.output, &data_out, &ck_json, &ck_npz];
-    outputs.extend(args.metrics.as_deref());
-    let protected = output_guard(&model, &args.model, &inputs, &outputs)?;
+    let mut outputs = super::model_outputs(&args.output).to_vec();
+    outputs.push(("checkpoint".into(), ck_json.clone()));
+    outputs.push(("checkpoint".into(), ck_npz.clone()));
+    if let Some(m) = &args.metrics {
+        outputs.push(("--metrics".into(), m.clone()));
+    }
+    let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    let _lock = OutputLock::acquire(&args.output)?;
     let train = Dataset::load(&args.data.data, &args.data.keys(), false)?;
     let val = args
         .val
@@ -190,8 +194,8 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         let ck = checkpoint::load(&checkpoint_base)?;
         if ck.is_none() && !args.json {
             eprintln!(
-                "no checkpoint at {}.json: starting from the beginning",
-                checkpoint_base.display()
+                "no checkpoint at {}: starting from the beginning",
+                ck_json.display()
             );
         }
         ck
@@ -210,32 +214,31 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // Ctrl-C finishes the current step, keeps the last epoch's checkpoint and writes nothing else.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
     let mut observer = CliObserver {
         metrics,
         checkpoint_base: checkpoint_base.clone(),
-        stop,
         quiet: args.json,
         epochs: cfg.epochs,
     };
     let outcome = train::finetune(&model, &train, val.as_ref(), &cfg, resume, &mut observer)
         .with_context(|| format!("cannot fine-tune {}", args.model.display()))?;
 
-    match outcome.stop {
-        StopReason::Interrupted => {
-            eprintln!(
-                "interrupted: {} not written; the checkpoint of the last finished epoch is kept at {}.json — rerun with --resume",
-                args.output.display(),
-                checkpoint_base.display()
-            );
-            return Ok(ExitCode::from(130));
-        }
-        StopReason::Diverged { .. } | StopReason::Completed => {}
+    if outcome.stop == StopReason::Interrupted {
+        let signal = bean_onnx::interrupt::requested().unwrap_or(libc::SIGINT);
+        let kept = if ck_json.exists() {
+            format!(
+                "the checkpoint of the last finished epoch is kept at {} — rerun with --resume",
+                ck_json.display()
+            )
+        } else {
+            "no epoch had finished, so there is no checkpoint".into()
+        };
+        eprintln!(
+            "interrupted by {}: {} not written; {kept}",
+            bean_onnx::error::signal_name(signal),
+            args.output.display()
+        );
+        return Ok(ExitCode::from(128 + signal as u8));
     }
     let opts = SaveOptions {
         protected,
@@ -250,10 +253,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
             args.output.display()
         );
     }
-    for p in [
-        checkpoint::paths(&checkpoint_base).0,
-        checkpoint::paths(&checkpoint_base).1,
-    ] {
+    for p in [&ck_json, &ck_npz] {
         let _ = std::fs::remove_file(p);
     }
     let summary = summary(&outcome, &cfg, &args.output);

@@ -6,6 +6,7 @@ pub mod prune;
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::DataKeys;
 use bean_onnx::engine::{ort_engine, Device, EngineKind, EngineOptions};
+use bean_onnx::fsutil::{Output, OutputLock};
 use bean_onnx::ir::Model;
 use bean_onnx::onnx;
 use bean_onnx::tensor::Storage;
@@ -50,14 +51,41 @@ pub struct EngineArgs {
     /// Device for the ort engine: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// Intra-op threads (0: the engine decides).
-    #[arg(long, default_value_t = 0)]
+    /// Intra-op threads (0: the engine decides; at most 4 × the CPU cores).
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 
 impl EngineArgs {
     pub fn resolve(&self) -> Result<(EngineKind, EngineOptions)> {
         resolve_engine(self.engine, self.device, self.threads)
+    }
+}
+
+/// `--threads`: 0 (the engine decides) up to 4 × the cores; more only slows a run down, and a
+/// huge count makes ONNX Runtime spend minutes creating threads.
+pub fn parse_threads(s: &str) -> std::result::Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max = 4 * cores;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!(
+            "expected 0 (the engine decides) to {max} (4 × the {cores} cores), got '{s}'"
+        )),
+    }
+}
+
+/// A count flag in `min..=max` (batch sizes, calibration rows): clap reports anything else as a
+/// usage error naming the flag.
+pub fn count_in(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> std::result::Result<usize, String> + Clone {
+    move |s: &str| match s.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from {min} to {max}, got '{s}'"
+        )),
     }
 }
 
@@ -70,8 +98,17 @@ pub fn resolve_engine(
         EngineChoice::Ort => EngineKind::Ort,
         EngineChoice::Tract => EngineKind::Tract,
         // A GPU request needs ort: auto must not quietly pick tract for it.
-        EngineChoice::Auto if device != Device::Cpu || ort_engine::available() => EngineKind::Ort,
-        EngineChoice::Auto => EngineKind::Tract,
+        EngineChoice::Auto if device != Device::Cpu => EngineKind::Ort,
+        EngineChoice::Auto => match ort_engine::check_available() {
+            Ok(()) => EngineKind::Ort,
+            Err(e) => {
+                // A broken ONNX Runtime set-up must not hide behind the fallback: say why.
+                eprintln!(
+                    "note: --engine auto runs tract because ONNX Runtime cannot be used: {e}"
+                );
+                EngineKind::Tract
+            }
+        },
     };
     if kind == EngineKind::Tract && device != Device::Cpu {
         bail!("the tract engine runs on the CPU only; --device {device} needs --engine ort");
@@ -88,17 +125,18 @@ pub fn load_model(path: &Path) -> Result<Model> {
     Ok(model)
 }
 
-/// Checks, before any work is done, that no file the command writes (`outputs`: the model, its
-/// `.data`, metrics, reports, checkpoints) is one it reads (`model` at `model_path`, its external
-/// data files, `data_files`), and that the output folders exist. Returns the input files, which
-/// `onnx::save` refuses to write over as a last line of defence.
-pub fn output_guard(
+/// Checks, before any work is done, that every file the command writes (`outputs`, each with
+/// the flag or description the user knows it by) can be written: see
+/// [`bean_onnx::fsutil::check_outputs`]. The inputs are the model at `model_path`, its external
+/// data files and `data_files`. Returns the input files, which `onnx::save` also refuses to
+/// write over, as a last line of defence.
+pub fn check_outputs(
     model: &Model,
     model_path: &Path,
     data_files: &[&Path],
-    outputs: &[&Path],
+    outputs: &[Output],
 ) -> Result<Vec<PathBuf>> {
-    let base = model_path.parent().unwrap_or(Path::new("."));
+    let base = bean_onnx::fsutil::folder(model_path);
     let mut inputs: Vec<PathBuf> = vec![model_path.to_path_buf()];
     for t in &model.graph.initializers {
         if let Storage::External(r) = &t.storage {
@@ -106,24 +144,26 @@ pub fn output_guard(
         }
     }
     inputs.extend(data_files.iter().map(|p| p.to_path_buf()));
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    for out in outputs {
-        let dir = bean_onnx::fsutil::folder(out);
-        if !dir.is_dir() {
-            bail!(
-                "cannot write {}: folder {} does not exist",
-                out.display(),
-                dir.display()
-            );
-        }
-        if inputs.iter().any(|i| same(i, out)) {
-            bail!("refusing to write {}: it is an input file", out.display());
-        }
-    }
+    bean_onnx::fsutil::check_outputs(&inputs, outputs)?;
     Ok(inputs)
+}
+
+/// The files written with a model at `output`: the model, its external data, and the lock held
+/// while they are written.
+pub fn model_outputs(output: &Path) -> [(String, PathBuf); 3] {
+    [
+        ("-o".to_string(), output.to_path_buf()),
+        ("-o's data file".to_string(), data_file_of(output)),
+        ("-o's lock".to_string(), OutputLock::path_for(output)),
+    ]
+}
+
+/// Borrowed [`Output`]s of owned (label, path) pairs.
+pub fn as_outputs(owned: &[(String, PathBuf)]) -> Vec<Output<'_>> {
+    owned
+        .iter()
+        .map(|(label, path)| Output { label, path })
+        .collect()
 }
 
 /// One line per finished epoch, as every command that fine-tunes prints it.

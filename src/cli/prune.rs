@@ -1,7 +1,8 @@
 //! `prune`, `validate` and `assemblies`.
-use super::{load_model, output_guard, DataArgs, EngineArgs};
+use super::{check_outputs, load_model, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
+use bean_onnx::fsutil::{Output, OutputLock};
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::prune::{self, Allocation, Method, PruneConfig};
 use bean_onnx::train::{self, FinetuneConfig};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct PruneArgs {
     /// The ONNX model to prune (typically fine-tuned with BEAN first).
     pub model: PathBuf,
@@ -34,7 +36,7 @@ pub struct PruneArgs {
     #[arg(long)]
     pub val: Option<PathBuf>,
     /// Keep widths that are multiples of K (matmul tiles: 8, 16, 32).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::count_in(1, 4096))]
     pub round_to: usize,
     /// Also drop input features that are constant on the data or unused (a Gather keeps the interface).
     #[arg(long)]
@@ -50,8 +52,8 @@ pub struct PruneArgs {
     /// (the cheapest neurons of the whole chain).
     #[arg(long, value_enum, default_value = "uniform")]
     pub allocation: Allocation,
-    /// Calibration rows used (evenly spaced).
-    #[arg(long, default_value_t = 10_000)]
+    /// Calibration rows used (evenly spaced; 2 to 10000000).
+    #[arg(long, default_value_t = 10_000, value_parser = super::count_in(2, 10_000_000))]
     pub calib_rows: usize,
     /// Epochs of plain fine-tuning after pruning (on --data, which then needs labels).
     #[arg(long, default_value_t = 0)]
@@ -78,12 +80,6 @@ pub fn prune_config(
     progress: bool,
     allocation: Allocation,
 ) -> Result<PruneConfig> {
-    if round_to == 0 {
-        bail!("--round-to must be at least 1");
-    }
-    if calib_rows < 2 {
-        bail!("--calib-rows must be at least 2 (activity statistics need more than one row)");
-    }
     let (engine, engine_opts) = engine.resolve()?;
     Ok(PruneConfig {
         ratio: args_ratio,
@@ -117,10 +113,11 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
         args.allocation,
     )?;
     let model = load_model(&args.model)?;
-    let data_out = super::data_file_of(&args.output);
     let mut inputs: Vec<&Path> = vec![&args.data.data];
     inputs.extend(args.val.as_deref());
-    let protected = output_guard(&model, &args.model, &inputs, &[&args.output, &data_out])?;
+    let outputs = super::model_outputs(&args.output);
+    let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    let _lock = OutputLock::acquire(&args.output)?;
     let calib = Dataset::load(&args.data.data, &args.data.keys(), false)?;
     if args.heal_epochs > 0 && calib.y.is_none() {
         bail!("--heal-epochs needs labels in {}", args.data.data.display());
@@ -210,6 +207,7 @@ pub fn run_prune(args: PruneArgs) -> Result<ExitCode> {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ValidateArgs {
     /// The original model.
     pub original: PathBuf,
@@ -231,10 +229,14 @@ pub fn run_validate(args: ValidateArgs) -> Result<ExitCode> {
     let b = load_model(&args.candidate)?;
     let data = Dataset::load(&args.data.data, &args.data.keys(), true)?;
     let v = validate::validate(
-        &a,
-        &args.original,
-        &b,
-        &args.candidate,
+        validate::Subject {
+            model: &a,
+            file_bytes: validate::file_bytes(&a, &args.original),
+        },
+        validate::Subject {
+            model: &b,
+            file_bytes: validate::file_bytes(&b, &args.candidate),
+        },
         &data,
         args.max_accuracy_drop,
     )
@@ -292,6 +294,7 @@ pub fn run_validate(args: ValidateArgs) -> Result<ExitCode> {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct AssembliesArgs {
     /// The ONNX model.
     pub model: PathBuf,
@@ -313,6 +316,14 @@ pub struct AssembliesArgs {
 
 pub fn run_assemblies(args: AssembliesArgs) -> Result<ExitCode> {
     let model = load_model(&args.model)?;
+    if let Some(plot) = &args.plot {
+        let data: Vec<&Path> = args.data.iter().map(PathBuf::as_path).collect();
+        let plot_output = Output {
+            label: "--plot",
+            path: plot,
+        };
+        check_outputs(&model, &args.model, &data, &[plot_output])?;
+    }
     let activations = match &args.data {
         Some(p) => {
             let keys = bean_onnx::data::DataKeys {

@@ -90,6 +90,12 @@ pub fn available() -> bool {
     environment().is_ok()
 }
 
+/// Ok when ONNX Runtime can be used; otherwise why not (no library found, a broken
+/// `ORT_DYLIB_PATH`, a library that fails to load).
+pub fn check_available() -> Result<()> {
+    environment().map(|_| ())
+}
+
 pub struct OrtSession {
     session: ort::session::Session,
     provider: &'static str,

@@ -1,7 +1,6 @@
 //! External tensor data: safe resolution of `location` inside the model folder, bounded reads.
 use crate::error::{Error, Result};
 use crate::tensor::ExternalRef;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
@@ -78,7 +77,8 @@ pub fn resolve(name: &str, base_dir: &Path, location: &str) -> Result<PathBuf> {
 /// Reads exactly `expected_bytes` for a tensor, after checking offset and length against the file.
 pub fn read(name: &str, base_dir: &Path, r: &ExternalRef, expected_bytes: u64) -> Result<Vec<u8>> {
     let path = resolve(name, base_dir, &r.location)?;
-    let mut file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let mut file =
+        crate::fsutil::open_regular(&path).map_err(|e| Error::external(name, e.to_string()))?;
     let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
     if let Some(len) = r.length {
         if len != expected_bytes {
@@ -100,6 +100,7 @@ pub fn read(name: &str, base_dir: &Path, r: &ExternalRef, expected_bytes: u64) -
     }
     file.seek(SeekFrom::Start(r.offset))
         .map_err(|e| Error::io(&path, e))?;
+    crate::memory::reserve(&format!("tensor '{name}'"), expected_bytes)?;
     let mut buf = vec![0u8; expected_bytes as usize];
     file.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
     Ok(buf)

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Reads an ONNX file; external data is resolved relative to the file's folder.
 pub fn load(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsutil::read_regular(path)?;
     let base = path.parent().map(|p| {
         if p.as_os_str().is_empty() {
             Path::new(".")
@@ -324,13 +324,20 @@ fn decode_le(elem_type: DataType, b: Vec<u8>) -> TensorData {
 /// Typed-field data (`float_data`, `int64_data`, …). Decoded types are moved out of the proto;
 /// other types stay in it (`InProto`) after their length is checked.
 fn decode_typed(name: &str, et: DataType, n: u64, t: &mut pb::TensorProto) -> Result<TensorData> {
-    let check = |len: usize, field: &str, per: u64| {
-        if len as u64 == n * per {
+    // `per` values per element, or (negative) one value per `-per` elements (packed sub-byte
+    // types). `n` is at most MAX_ELEMENTS, so `n * 2` cannot overflow.
+    let check = |len: usize, field: &str, per: i64| {
+        let need = if per > 0 {
+            n * per as u64
+        } else {
+            n.div_ceil(per.unsigned_abs())
+        };
+        if len as u64 == need {
             Ok(())
         } else {
             Err(Error::tensor(
                 name,
-                format!("{field} holds {len} values but the shape needs {}", n * per),
+                format!("{field} holds {len} values but the shape needs {need}"),
             ))
         }
     };
@@ -367,7 +374,28 @@ fn decode_typed(name: &str, et: DataType, n: u64, t: &mut pb::TensorProto) -> Re
             check(t.uint64_data.len(), "uint64_data", 1)?;
             TensorData::InProto
         }
-        // 8/16-bit and packed sub-byte types live in int32_data (sub-byte ones packed two a value).
-        _ => TensorData::InProto,
+        // 8/16-bit types live in int32_data, one value each (float16, bfloat16 and float8 as
+        // their bits); 4-bit types two to a value, 2-bit types four.
+        DataType::Bool
+        | DataType::Uint8
+        | DataType::Int8
+        | DataType::Uint16
+        | DataType::Int16
+        | DataType::Float16
+        | DataType::Bfloat16
+        | DataType::Other(17..=20)
+        | DataType::Other(24) => {
+            check(t.int32_data.len(), "int32_data", 1)?;
+            TensorData::InProto
+        }
+        DataType::Other(21..=23) => {
+            check(t.int32_data.len(), "int32_data", -2)?;
+            TensorData::InProto
+        }
+        DataType::Other(25..=26) => {
+            check(t.int32_data.len(), "int32_data", -4)?;
+            TensorData::InProto
+        }
+        DataType::Other(_) => TensorData::InProto,
     })
 }

@@ -124,6 +124,25 @@ pub fn hidden_activations(
     eval::tensors_on(model, &names, data, kind, opts)
 }
 
+/// Refuses activations that are not finite: every cost, fit and folded bias computed from them
+/// would be NaN. `what` names them ("hidden layer 1").
+fn require_finite(h: &Array2<f32>, what: &str, calib: &Dataset) -> Result<()> {
+    match h
+        .rows()
+        .into_iter()
+        .position(|r| r.iter().any(|v| !v.is_finite()))
+    {
+        None => Ok(()),
+        Some(row) => Err(Error::data(
+            &calib.path,
+            format!(
+                "the {what} activations overflow to NaN or infinity on calibration row {row} \
+                 (are the features scaled as the model expects?)"
+            ),
+        )),
+    }
+}
+
 /// Sets the last dimension of the recorded shapes of a layer's tensors to `width`.
 fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
     let mut names = vec![layer.pre_activation.clone(), layer.output.clone()];
@@ -163,6 +182,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     }
     let mut m = model.clone();
     let view = MlpView::find(&m.graph)?;
+    view.require_whole()?;
     let n_layers = view.layers.len();
     if n_layers < 2 && !cfg.inputs {
         return Err(Error::NoDenseChain(
@@ -181,6 +201,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     };
     let mut layers = Vec::new();
     for (l, &keep_n) in widths.iter().enumerate() {
+        crate::interrupt::check()?;
         let view = MlpView::find(&m.graph)?;
         let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
         let n = layer.n_out;
@@ -202,6 +223,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
             }
             Method::Magnitude => Array2::zeros((0, n)),
         };
+        require_finite(&h, &format!("hidden layer {l}"), &calib)?;
         let labels = (cfg.merge && cfg.method == Method::Assembly)
             .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
         let w_next = next.weight_matrix(&m.graph);
@@ -236,6 +258,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     } else {
         None
     };
+    m.graph.sync_initializer_types();
     Ok((
         m,
         PruneReport {
@@ -255,6 +278,9 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
 fn global_widths(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Vec<usize>> {
     let view = MlpView::find(&model.graph)?;
     let h = hidden_activations(model, calib, cfg.engine, &cfg.engine_opts)?;
+    for (k, hk) in h.iter().enumerate() {
+        require_finite(hk, &format!("hidden layer {k}"), calib)?;
+    }
     let mut costs: Vec<(f64, usize)> = Vec::new();
     let mut sizes = Vec::new();
     for (k, hk) in h.iter().enumerate() {
@@ -309,6 +335,7 @@ fn prune_inputs(m: &mut Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Inp
         ));
     }
     let x = crate::train::data_prep::chain_features(m, &view, calib, cfg.engine, &cfg.engine_opts)?;
+    require_finite(&x, "input feature", calib)?;
     let w = first.weight_matrix(&m.graph);
     let mut b = first.bias_trainable().then(|| first.bias_vector(&m.graph));
     let mean = x.mean_axis(Axis(0)).expect("rows");
@@ -460,6 +487,7 @@ pub fn search(
         ratios
             .into_par_iter()
             .map(|ratio| {
+                crate::interrupt::check()?;
                 let c = PruneConfig {
                     ratio,
                     ..cfg.clone()
@@ -489,15 +517,25 @@ pub fn search(
     bar.finish_and_clear();
     results.sort_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio));
     let candidates: Vec<Candidate> = results.iter().map(|(c, _, _)| c.clone()).collect();
+    // Ratios too small to remove a neuron give back the original: they are not candidates.
+    let best_cut = results
+        .iter()
+        .filter(|(_, _, r)| cuts(r))
+        .map(|(c, _, _)| c.accuracy)
+        .fold(f64::NAN, f64::max);
     let Some((best, m, report)) = results
         .into_iter()
         .filter(|(c, _, r)| within(c.accuracy) && cuts(r))
         .max_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio))
     else {
-        let best_seen = candidates.iter().map(|c| c.accuracy).fold(0.0, f64::max);
+        if best_cut.is_nan() {
+            return Err(Error::Invalid(
+                "no ratio from 5% to 95% removes a neuron: the hidden layers are too narrow".into(),
+            ));
+        }
         return Err(Error::Invalid(format!(
-            "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: the best pruned \
-             candidate reaches {best_seen:.4} (ratios 5% to 95% tried)"
+            "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: the most \
+             accurate pruned candidate reaches {best_cut:.4} (ratios 5% to 95% tried)"
         )));
     };
     Ok((

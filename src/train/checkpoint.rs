@@ -4,7 +4,7 @@ use super::finetune::Checkpoint;
 use crate::error::{Error, Result};
 use crate::fsutil::{atomic_write, atomic_write_bytes};
 use ndarray::{ArrayD, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, NpzWriter};
+use ndarray_npy::NpzWriter;
 use std::path::{Path, PathBuf};
 
 pub fn paths(base: &Path) -> (PathBuf, PathBuf) {
@@ -43,12 +43,16 @@ pub fn load(base: &Path) -> Result<Option<Checkpoint>> {
         return Ok(None);
     }
     let bad = |p: &Path, e: String| Error::data(p, format!("not a usable checkpoint: {e}"));
-    let text = std::fs::read(&json).map_err(|e| Error::io(&json, e))?;
+    let text = crate::fsutil::read_regular(&json)?;
     let mut ck: Checkpoint =
         serde_json::from_slice(&text).map_err(|e| bad(&json, e.to_string()))?;
-    let file = std::fs::File::open(&npz).map_err(|e| Error::io(&npz, e))?;
-    let mut r = NpzReader::new(file).map_err(|e| bad(&npz, e.to_string()))?;
-    let names = r.names().map_err(|e| bad(&npz, e.to_string()))?;
+    // Every array's declared size is checked against the file before anything is read.
+    let (mut r, entries) = crate::data::npz::open(&npz)?;
+    let total = entries
+        .iter()
+        .fold(0u64, |sum, e| sum.saturating_add(e.data_bytes));
+    crate::memory::reserve(&format!("reading {}", npz.display()), total)?;
+    let names: Vec<String> = entries.into_iter().map(|e| e.name).collect();
     let epoch: ndarray::Array1<i64> = r.by_name("epoch").map_err(|e| bad(&npz, e.to_string()))?;
     if epoch.first().copied() != Some(ck.epoch as i64) {
         return Err(bad(

@@ -164,6 +164,23 @@ pub enum StopReason {
     },
 }
 
+impl StopReason {
+    /// Ok when the run completed; otherwise the error that says why `what` stopped
+    /// ([`Error::Interrupted`] for a signal).
+    pub fn into_result(self, what: &str) -> Result<()> {
+        match self {
+            StopReason::Completed => Ok(()),
+            // An observer may stop a run without a signal: report it as an interrupt (SIGINT).
+            StopReason::Interrupted => Err(Error::Interrupted {
+                signal: crate::interrupt::requested().unwrap_or(libc::SIGINT),
+            }),
+            StopReason::Diverged { epoch, step } => Err(Error::Invalid(format!(
+                "{what} stopped: the loss became NaN or infinite at epoch {epoch}, step {step}"
+            ))),
+        }
+    }
+}
+
 pub struct Outcome {
     /// The input model with the chosen weights (best on validation, else the last).
     pub model: Model,
@@ -235,10 +252,8 @@ pub fn heal(
         ..cfg.clone()
     };
     let o = finetune(&model, data, None, &heal_cfg, None, &mut Silent)?;
-    match o.stop {
-        StopReason::Completed => Ok(o.model),
-        other => Err(Error::Invalid(format!("healing stopped: {other:?}"))),
-    }
+    o.stop.into_result("healing")?;
+    Ok(o.model)
 }
 
 /// Everything needed to continue a run: written after every epoch.
@@ -273,6 +288,7 @@ pub struct Plan {
 
 pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<Plan> {
     let view = MlpView::find(&model.graph)?;
+    view.require_whole()?;
     for (i, l) in view.layers.iter().enumerate() {
         if let Err(why) = l.trainable() {
             let node = &model.graph.nodes[l.nodes()[0]];
@@ -563,7 +579,7 @@ pub fn finetune(
         let started = std::time::Instant::now();
         let (mut task, mut bean, mut base, mut correct) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            if observer.interrupted() {
+            if observer.interrupted() || crate::interrupt::requested().is_some() {
                 stop = StopReason::Interrupted;
                 bar.abandon();
                 break 'epochs;

@@ -1,16 +1,9 @@
 //! Atomic file writes: a temporary file in the target's folder, synced, given ordinary
 //! permissions (rw-r--r--, where tempfile would leave rw-------), then renamed over the target.
+use super::folder;
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-/// The folder a path lives in ("." for a bare file name).
-pub fn folder(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
+use std::path::Path;
 
 /// A temporary file beside `target`, to be filled and then [`commit`]ted.
 pub fn temp_beside(target: &Path) -> Result<tempfile::NamedTempFile> {

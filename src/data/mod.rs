@@ -1,6 +1,9 @@
 //! Labelled data sets from `.npz` files (plain or compressed): features `x`, integer labels `y`.
+pub mod npz;
+
 use crate::error::{Error, Result};
 use crate::ir::Dim;
+use crate::memory;
 use ndarray::{ArrayD, Axis, IxDyn, OwnedRepr};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
 use std::fs::File;
@@ -44,161 +47,80 @@ fn is_wrong_type(e: &ReadNpzError) -> bool {
     matches!(e, ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_)))
 }
 
-/// Largest array the loader accepts (16 GiB): beyond it a file is refused before allocation.
-const MAX_ARRAY_BYTES: u64 = 16 << 30;
+/// Most rows a data set may have: more is a corrupt or hostile file, not data.
+pub const MAX_ROWS: usize = 1 << 31;
 
-/// Checks every `.npy` entry's header against the bytes the entry really holds, so a header that
-/// claims a huge shape is refused before ndarray-npy allocates for it.
-fn check_npz_sizes(path: &Path) -> std::result::Result<(), String> {
-    use std::io::Read;
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut zip =
-        zip::ZipArchive::new(file).map_err(|e| format!("not a readable .npz file ({e})"))?;
-    for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| format!("not a readable .npz file ({e})"))?;
-        let name = entry.name().trim_end_matches(".npy").to_string();
-        let size = entry.size();
-        if size > MAX_ARRAY_BYTES {
-            return Err(format!(
-                "array '{name}' is {size} bytes, more than the {MAX_ARRAY_BYTES} accepted"
-            ));
-        }
-        let mut head = Vec::with_capacity(4096);
-        (&mut entry)
-            .take(4096)
-            .read_to_end(&mut head)
-            .map_err(|e| e.to_string())?;
-        let Some((header_len, elem, dims)) = parse_npy_header(&head) else {
-            continue; // left to ndarray-npy, which reports it
-        };
-        let need = dims
-            .iter()
-            .try_fold(elem, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| format!("array '{name}' declares an impossible shape {dims:?}"))?;
-        if need
-            .checked_add(header_len)
-            .is_none_or(|total| total > size)
-        {
-            return Err(format!(
-                "array '{name}' declares shape {dims:?} ({need} bytes) but the file holds {} bytes of data",
-                size.saturating_sub(header_len)
-            ));
-        }
+/// Heap bytes a feature array of `entry` takes once read and converted: f32 and f64 as stored;
+/// uint8 is read, then widened to f32 (both live at once).
+fn feature_bytes(entry: &npz::NpyEntry) -> u64 {
+    let elems = entry.shape.iter().map(|&d| d as u64).product::<u64>();
+    match entry.descr.trim_start_matches(['<', '>', '|', '=']) {
+        "u1" => elems.saturating_mul(5),
+        _ => entry.data_bytes,
+    }
+}
+
+/// Refuses feature shapes no model can take: no feature axis, a zero-sized axis, or absurd rows.
+fn check_feature_shape(key: &str, shape: &[usize]) -> std::result::Result<(), String> {
+    if shape.len() < 2 {
+        return Err(format!(
+            "array '{key}' must have a row axis and at least one feature axis, got shape {shape:?}"
+        ));
+    }
+    if shape[0] == 0 {
+        return Err(format!("array '{key}' has no rows"));
+    }
+    if shape[1..].contains(&0) {
+        return Err(format!(
+            "array '{key}' has shape {shape:?}: rows without any feature value"
+        ));
+    }
+    if shape[0] > MAX_ROWS {
+        return Err(format!(
+            "array '{key}' has {} rows, more than the {MAX_ROWS} accepted",
+            shape[0]
+        ));
     }
     Ok(())
 }
 
-/// (total header bytes, element size, shape) of a `.npy` header, or None when it is not one.
-fn parse_npy_header(b: &[u8]) -> Option<(u64, u64, Vec<u64>)> {
-    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return None;
-    }
-    let (len, start) = match b[6] {
-        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
-        _ if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        _ => return None,
-    };
-    let text = std::str::from_utf8(b.get(start..start + len)?).ok()?;
-    let descr = text.split("'descr':").nth(1)?.split('\'').nth(1)?;
-    let elem: u64 = descr
-        .trim_start_matches(['<', '>', '|', '='])
-        .get(1..)?
-        .parse()
-        .ok()?;
-    let shape = text
-        .split("'shape':")
-        .nth(1)?
-        .split('(')
-        .nth(1)?
-        .split(')')
-        .next()?;
-    let dims = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u64>().ok())
-        .collect::<Option<Vec<u64>>>()?;
-    Some(((start + len) as u64, elem, dims))
-}
-
 impl Dataset {
-    /// Reads `path`; `require_labels` makes a missing `y` an error.
+    /// Reads `path`; `require_labels` makes a missing `y` an error. Every array's declared size
+    /// is checked against the file and the memory available before it is read.
     pub fn load(path: &Path, keys: &DataKeys, require_labels: bool) -> Result<Dataset> {
         let err = |reason: String| Error::data(path, reason);
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        check_npz_sizes(path).map_err(err)?;
-        let mut npz =
-            NpzReader::new(file).map_err(|e| err(format!("not a readable .npz file ({e})")))?;
-        let names = npz
-            .names()
-            .map_err(|e| err(format!("not a readable .npz file ({e})")))?;
-        if !names.iter().any(|n| n == &keys.x) {
-            return Err(err(format!(
-                "no array '{}' (arrays present: {}); choose one with --x-key",
+        let (mut npz, entries) = npz::open(path)?;
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let present = || names.join(", ");
+        let x_entry = entries.iter().find(|e| e.name == keys.x).ok_or_else(|| {
+            err(format!(
+                "no array '{}' (arrays present: {})",
                 keys.x,
-                names.join(", ")
-            )));
-        }
+                present()
+            ))
+        })?;
+        check_feature_shape(&keys.x, &x_entry.shape).map_err(err)?;
+        let y_entry = entries.iter().find(|e| e.name == keys.y);
+        let y_bytes = y_entry.map_or(0, |e| {
+            (e.shape.iter().product::<usize>() as u64).saturating_mul(8)
+        });
+        memory::reserve(
+            &format!("reading {}", path.display()),
+            feature_bytes(x_entry).saturating_add(y_bytes),
+        )?;
         let x = read_features(&mut npz, &keys.x)
             .map_err(|r| err(format!("array '{}': {r}", keys.x)))?;
         let rows = x.rows();
-        if rows == 0 {
-            return Err(err(format!("array '{}' has no rows", keys.x)));
-        }
-        let has_y = names.iter().any(|n| n == &keys.y);
-        // Float targets (regression) are accepted where labels are not required.
-        let y_values = if has_y && !require_labels {
-            read_values(&mut npz, &keys.y).map_err(|r| err(format!("array '{}': {r}", keys.y)))?
-        } else {
-            None
-        };
-        if let Some(v) = &y_values {
-            if v.nrows() != rows {
+        let (y, y_values) = match y_entry {
+            None if require_labels => {
                 return Err(err(format!(
-                    "'{}' has {rows} rows but '{}' has {}",
-                    keys.x,
+                    "no label array '{}' (arrays present: {})",
                     keys.y,
-                    v.nrows()
-                )));
+                    present()
+                )))
             }
-            if let Some(row) = v
-                .axis_iter(Axis(0))
-                .position(|r| r.iter().any(|x| !x.is_finite()))
-            {
-                return Err(err(format!(
-                    "'{}' holds NaN or infinity in row {row}",
-                    keys.y
-                )));
-            }
-        }
-        let y = if has_y && y_values.is_none() {
-            let y = read_labels(&mut npz, &keys.y)
-                .map_err(|r| err(format!("array '{}': {r}", keys.y)))?;
-            if y.len() != rows {
-                return Err(err(format!(
-                    "'{}' has {rows} rows but '{}' has {} labels",
-                    keys.x,
-                    keys.y,
-                    y.len()
-                )));
-            }
-            if let Some((row, v)) = y.iter().enumerate().find(|(_, &v)| v < 0) {
-                return Err(err(format!(
-                    "label {v} in row {row} of '{}' is negative",
-                    keys.y
-                )));
-            }
-            Some(y)
-        } else if require_labels {
-            return Err(err(format!(
-                "no label array '{}' (arrays present: {}); choose one with --y-key",
-                keys.y,
-                names.join(", ")
-            )));
-        } else {
-            None
+            None => (None, None),
+            Some(_) => read_targets(&mut npz, keys, rows, require_labels).map_err(err)?,
         };
         let ds = Dataset {
             path: path.to_path_buf(),
@@ -274,13 +196,18 @@ impl Dataset {
         let Some(sample_dims) = sample_dims.filter(|_| !shape.is_empty()) else {
             return Ok(self.x.clone());
         };
-        let per_row_model: usize = sample_dims.iter().product();
-        if per_row_model != per_row_x {
+        let per_row_model = sample_dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if per_row_model != Some(per_row_x) {
+            let takes = per_row_model.map_or("more values than memory can hold".into(), |n| {
+                format!("{n} values")
+            });
             return Err(Error::data(
                 &self.path,
                 format!(
                     "rows of x have {per_row_x} values (shape {:?}) but model input '{input_name}' \
-                     takes {per_row_model} per sample (shape [{}])",
+                     takes {takes} per sample (shape [{}])",
                     &self.x.shape()[1..],
                     shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
                 ),
@@ -358,6 +285,52 @@ fn read_features(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Fe
     Ok(x)
 }
 
+/// Labels, or float targets where labels are not required, checked against `rows`.
+type Targets = (Option<Vec<i64>>, Option<ndarray::Array2<f32>>);
+
+fn read_targets(
+    npz: &mut NpzReader<File>,
+    keys: &DataKeys,
+    rows: usize,
+    require_labels: bool,
+) -> std::result::Result<Targets, String> {
+    let key = &keys.y;
+    // Float targets (regression) are accepted where labels are not required.
+    let values = if require_labels {
+        None
+    } else {
+        read_values(npz, key).map_err(|r| format!("array '{key}': {r}"))?
+    };
+    if let Some(v) = values {
+        if v.nrows() != rows {
+            return Err(format!(
+                "'{}' has {rows} rows but '{key}' has {}",
+                keys.x,
+                v.nrows()
+            ));
+        }
+        if let Some(row) = v
+            .axis_iter(Axis(0))
+            .position(|r| r.iter().any(|x| !x.is_finite()))
+        {
+            return Err(format!("'{key}' holds NaN or infinity in row {row}"));
+        }
+        return Ok((None, Some(v)));
+    }
+    let y = read_labels(npz, key).map_err(|r| format!("array '{key}': {r}"))?;
+    if y.len() != rows {
+        return Err(format!(
+            "'{}' has {rows} rows but '{key}' has {} labels",
+            keys.x,
+            y.len()
+        ));
+    }
+    if let Some((row, v)) = y.iter().enumerate().find(|(_, &v)| v < 0) {
+        return Err(format!("label {v} in row {row} of '{key}' is negative"));
+    }
+    Ok((Some(y), None))
+}
+
 fn read_labels(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Vec<i64>, String> {
     macro_rules! try_int {
         ($($t:ty),*) => {$(
@@ -370,7 +343,16 @@ fn read_labels(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Vec<
     }
     try_int!(i64, i32, u8, i16, u16, u32, i8);
     match npz.by_name::<OwnedRepr<u64>, IxDyn>(key) {
-        Ok(a) => flat_labels(a.mapv(|v| i64::try_from(v).unwrap_or(-1))),
+        Ok(a) => {
+            if let Some((row, v)) = a
+                .iter()
+                .enumerate()
+                .find(|(_, &v)| i64::try_from(v).is_err())
+            {
+                return Err(format!("label {v} in row {row} is too large to be a class"));
+            }
+            flat_labels(a.mapv(|v| v as i64))
+        }
         Err(e) if is_wrong_type(&e) => {
             Err("labels must be integers (int8..int64, uint8..uint64)".into())
         }
