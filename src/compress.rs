@@ -100,6 +100,7 @@ pub fn compress(
         ..cfg.finetune.clone()
     };
     let heal = |m: Model| train::heal(m, train_set, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    observer.stage("search");
     let t = std::time::Instant::now();
     // Prune both the BEAN-tuned and the original model, sharing the cut uniformly and globally
     // among layers, and keep the smallest model within budget: when BEAN's strength or one
@@ -150,6 +151,7 @@ pub fn compress(
         .suffix(".onnx")
         .tempdir_in(candidate_dir)
         .map_err(|e| crate::Error::io(candidate_dir, e))?;
+    observer.stage("validate");
     let tmp_path = tmp.path().join("candidate.onnx");
     let written = crate::onnx::save(&candidate, &tmp_path, &Default::default())?;
     let validation = validate::validate(

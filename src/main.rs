@@ -56,6 +56,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    bean_onnx::engine::tract_engine::quiet_tract_panics();
     if let Err(e) = handle_signals() {
         eprintln!("error: cannot install the signal handlers: {e}");
         return ExitCode::from(1);

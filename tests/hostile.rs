@@ -135,23 +135,28 @@ fn identity_before_last_gemm(dir: &Path) -> PathBuf {
     write_model(dir, "identity_cut.onnx", &m)
 }
 
+/// The index of the middle Gemm's weight among the digits model's initializers.
+fn middle_weight(m: &mut pb::ModelProto) -> usize {
+    let weight = nodes_of(m, "Gemm")[1].input[1].clone();
+    let g = m.graph.as_ref().unwrap();
+    g.initializer
+        .iter()
+        .position(|t| t.name.as_deref() == Some(&weight))
+        .unwrap()
+}
+
 /// The digits model with the middle Gemm's weight held by a Constant node.
 fn constant_node_weight(dir: &Path) -> PathBuf {
     let mut m = legacy();
-    let weight = nodes_of(&mut m, "Gemm")[1].input[1].clone();
+    let i = middle_weight(&mut m);
     let g = m.graph.as_mut().unwrap();
-    let i = g
-        .initializer
-        .iter()
-        .position(|t| t.name.as_deref() == Some(&weight))
-        .unwrap();
     let t = g.initializer.remove(i);
     g.node.insert(
         0,
         pb::NodeProto {
             name: Some("/weight/Constant".into()),
             op_type: Some("Constant".into()),
-            output: vec![weight],
+            output: vec![t.name.clone().unwrap()],
             attribute: vec![pb::AttributeProto {
                 name: Some("value".into()),
                 r#type: Some(pb::attribute_proto::AttributeType::Tensor as i32),
@@ -167,17 +172,25 @@ fn constant_node_weight(dir: &Path) -> PathBuf {
 /// The digits model with the middle Gemm's weight stored as float16.
 fn float16_weight(dir: &Path) -> PathBuf {
     let mut m = legacy();
-    let weight = nodes_of(&mut m, "Gemm")[1].input[1].clone();
-    let g = m.graph.as_mut().unwrap();
-    let t = g
-        .initializer
-        .iter_mut()
-        .find(|t| t.name.as_deref() == Some(&weight))
-        .unwrap();
+    let i = middle_weight(&mut m);
+    let t = &mut m.graph.as_mut().unwrap().initializer[i];
     let n: i64 = t.dims.iter().product();
     t.data_type = Some(10);
     t.raw_data = Some(vec![0u8; 2 * n as usize]);
     write_model(dir, "float16_weight.onnx", &m)
+}
+
+/// The CNN fixture with its Flatten's axis far out of range.
+fn flatten_axis_out_of_range(dir: &Path) -> PathBuf {
+    let mut m = pb::ModelProto::decode(&*std::fs::read(fixture("cnn_head.onnx")).unwrap()).unwrap();
+    let flatten = nodes_of(&mut m, "Flatten").remove(0);
+    flatten.attribute = vec![pb::AttributeProto {
+        name: Some("axis".into()),
+        r#type: Some(pb::attribute_proto::AttributeType::Int as i32),
+        i: Some(i64::MAX),
+        ..Default::default()
+    }];
+    write_model(dir, "flatten_axis.onnx", &m)
 }
 
 /// The digits model whose input claims a per-row size that overflows any integer.
@@ -385,6 +398,24 @@ fn cases(d: &Path) -> Vec<Case> {
             format!("tensor 'short{code}': int32_data holds 3 values but the shape needs 10");
         v.push(c);
     }
+    let flatten = flatten_axis_out_of_range(d);
+    v.push(case(
+        "a Flatten axis out of range (tract panics on it)",
+        1,
+        "tract failed while loading the model",
+        &[
+            &"prune",
+            &flatten,
+            &"--data",
+            &fixture("cnn_head.io.npz"),
+            &"-o",
+            &out,
+            &"--ratio",
+            &"0.3",
+            &"--engine",
+            &"tract",
+        ],
+    ));
     let fifo_model = d.join("fifo.onnx");
     mkfifo(&fifo_model);
     v.push(case(
@@ -702,7 +733,7 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
 }
 
 /// The number of cases above, quoted in the README's reliability section.
-const HOSTILE_CASES: usize = 40;
+const HOSTILE_CASES: usize = 41;
 
 #[test]
 fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {

@@ -105,14 +105,26 @@ fn extra_files(dir: &Path, allowed: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn digits_finetune(out: &Path, epochs: &str, extra: &[&str]) -> Vec<std::ffi::OsString> {
-    let mut v = os(&["finetune"]);
-    v.push(model_dir("digits-torch").join("model-legacy.onnx").into());
+/// `bean-onnx COMMAND MODEL --data DATA -o OUT EXTRA…`
+fn command(
+    name: &str,
+    model: &Path,
+    data: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<std::ffi::OsString> {
+    let mut v = os(&[name]);
+    v.push(model.into());
     v.extend(os(&["--data"]));
-    v.push(model_dir("digits-torch").join("train.npz").into());
+    v.push(data.into());
     v.extend(os(&["-o"]));
     v.push(out.into());
-    v.extend(os(&[
+    v.extend(os(extra));
+    v
+}
+
+fn digits_finetune(out: &Path, epochs: &str) -> Vec<std::ffi::OsString> {
+    let extra = [
         "--epochs",
         epochs,
         "--engine",
@@ -121,9 +133,14 @@ fn digits_finetune(out: &Path, epochs: &str, extra: &[&str]) -> Vec<std::ffi::Os
         "1",
         "--seed",
         "3",
-    ]));
-    v.extend(os(extra));
-    v
+    ];
+    command(
+        "finetune",
+        &model_dir("digits-torch").join("model-legacy.onnx"),
+        &model_dir("digits-torch").join("train.npz"),
+        out,
+        &extra,
+    )
 }
 
 #[test]
@@ -131,11 +148,11 @@ fn finetune_interrupted_by_sigint_resumes_to_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let reference = d.join("reference.onnx");
-    let (code, err) = start(&refs(&digits_finetune(&reference, "40", &[]))).finish();
+    let (code, err) = start(&refs(&digits_finetune(&reference, "40"))).finish();
     assert_eq!(code, 0, "{err}");
 
     let out = d.join("out.onnx");
-    let args = digits_finetune(&out, "40", &[]);
+    let args = digits_finetune(&out, "40");
     let mut run = start(&refs(&args));
     run.wait_until("the third epoch", |s| {
         s.iter().any(|l| l.starts_with("epoch 3/40"))
@@ -190,13 +207,14 @@ fn finetune_stopped_by_sigterm_before_its_first_epoch_keeps_nothing() {
     let d = dir.path();
     let data = fashion_rows(d, 10_000);
     let out = d.join("out.onnx");
-    let mut args = os(&["finetune"]);
-    args.push(model_dir("fashion-lenet").join("model.onnx").into());
-    args.extend(os(&["--data"]));
-    args.push(data.into());
-    args.extend(os(&["-o"]));
-    args.push(out.clone().into());
-    args.extend(os(&["--batch-size", "1", "--engine", "tract"]));
+    let lenet = model_dir("fashion-lenet").join("model.onnx");
+    let args = command(
+        "finetune",
+        &lenet,
+        &data,
+        &out,
+        &["--batch-size", "1", "--engine", "tract"],
+    );
     let mut run = start(&refs(&args));
     // Progress bars are not drawn on a pipe: the engine line comes just before training starts.
     run.wait_until("the start", |s| s.iter().any(|l| l.starts_with("engine:")));
@@ -218,22 +236,12 @@ fn prune_search_stops_on_either_signal_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = fashion_rows(d, 3000);
+    let lenet = model_dir("fashion-lenet").join("model.onnx");
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let out = d.join("out.onnx");
-        let mut args = os(&["prune"]);
-        args.push(model_dir("fashion-lenet").join("model.onnx").into());
-        args.extend(os(&["--data"]));
+        let mut args = command("prune", &lenet, &data, &out, &["--max-accuracy-drop", "1"]);
+        args.extend(os(&["--heal-epochs", "3", "--val"]));
         args.push(data.clone().into());
-        args.extend(os(&["--val"]));
-        args.push(data.clone().into());
-        args.extend(os(&[
-            "--max-accuracy-drop",
-            "1",
-            "--heal-epochs",
-            "3",
-            "-o",
-        ]));
-        args.push(out.clone().into());
         let run = start(&refs(&args));
         // prune prints nothing before it is done; loading takes well under this.
         std::thread::sleep(Duration::from_millis(1500));
@@ -252,29 +260,30 @@ fn compress_interrupted_writes_its_report_and_nothing_else() {
     let d = dir.path();
     let data = fashion_rows(d, 3000);
     for (signal, code, name, stage) in [
-        (libc::SIGINT, 130, "SIGINT", "fine-tune"),
-        (libc::SIGTERM, 143, "SIGTERM", "search"),
+        (libc::SIGINT, 130, "SIGINT", "engine:"),
+        (libc::SIGTERM, 143, "SIGTERM", "searching"),
+        (libc::SIGINT, 130, "SIGINT", "validating"),
     ] {
         let out = d.join("out.onnx");
         let report = d.join("report.json");
-        let mut args = os(&["compress"]);
-        args.push(model_dir("fashion-lenet").join("model.onnx").into());
-        args.extend(os(&["--data"]));
-        args.push(data.clone().into());
-        args.extend(os(&["--epochs", "2", "--report"]));
+        let lenet = model_dir("fashion-lenet").join("model.onnx");
+        let mut args = command(
+            "compress",
+            &lenet,
+            &data,
+            &out,
+            &["--epochs", "2", "--report"],
+        );
         args.push(report.clone().into());
-        args.extend(os(&["-o"]));
-        args.push(out.clone().into());
+        // The whole 10k test split for the gate: validation lasts long enough to be interrupted.
+        args.extend(os(&["--test"]));
+        args.push(model_dir("fashion-lenet").join("test.npz").into());
         let mut run = start(&refs(&args));
-        if stage == "fine-tune" {
-            run.wait_until("the start", |s| s.iter().any(|l| l.starts_with("engine:")));
-        } else {
-            // The search starts right after the last epoch's line.
-            run.wait_until("the search", |s| {
-                s.iter().any(|l| l.starts_with("fine-tune 2:"))
-            });
+        run.wait_until(stage, |s| s.iter().any(|l| l.starts_with(stage)));
+        if stage == "engine:" {
+            // Into the fine-tune.
+            std::thread::sleep(Duration::from_millis(300));
         }
-        std::thread::sleep(Duration::from_millis(300));
         run.signal(signal);
         let (got, err) = run.finish();
         assert_eq!(got, code, "{stage}: {err}");
@@ -307,14 +316,9 @@ fn two_writers_of_one_output_never_mix_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let dynamo = model_dir("digits-torch").join("model-dynamo.onnx");
+    let train = model_dir("digits-torch").join("train.npz");
     let args = |out: &Path, seed: &str| {
-        let mut v = os(&["finetune"]);
-        v.push(dynamo.clone().into());
-        v.extend(os(&["--data"]));
-        v.push(model_dir("digits-torch").join("train.npz").into());
-        v.extend(os(&["-o"]));
-        v.push(out.into());
-        v.extend(os(&[
+        let extra = [
             "--epochs",
             "15",
             "--engine",
@@ -323,8 +327,8 @@ fn two_writers_of_one_output_never_mix_their_files() {
             "1",
             "--seed",
             seed,
-        ]));
-        v
+        ];
+        command("finetune", &dynamo, &train, out, &extra)
     };
     // What each run writes on its own.
     let alone: Vec<_> = ["1", "2"]

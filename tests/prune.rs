@@ -584,3 +584,45 @@ fn compress_digits_with_a_zero_budget_removes_a_third_of_the_parameters() {
         .unwrap();
     assert!(acc >= reference, "{acc} < {reference}");
 }
+
+#[test]
+fn the_compress_report_describes_the_files_written() {
+    // A model with external data: the report's candidate bytes are those of OUT and OUT.data.
+    let dir = tempfile::tempdir().unwrap();
+    let d = model_dir("digits-torch");
+    let out = dir.path().join("small.onnx");
+    let r = run_ok(
+        bean()
+            .arg("compress")
+            .arg(d.join("model-dynamo.onnx"))
+            .arg("--data")
+            .arg(d.join("train.npz"))
+            .arg("--test")
+            .arg(d.join("test.npz"))
+            .arg("-o")
+            .arg(&out)
+            .args([
+                "--epochs",
+                "1",
+                "--heal-epochs",
+                "0",
+                "--max-accuracy-drop",
+                "2",
+            ])
+            .args(["--engine", "tract", "--json"]),
+    );
+    let data = dir.path().join("small.onnx.data");
+    assert!(data.exists(), "the external data file was not written");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(
+        r["report"]["validation"]["candidate"]["file_bytes"].as_u64(),
+        Some(size(&out) + size(&data)),
+        "{}",
+        r["report"]["validation"]
+    );
+    let original = size(&d.join("model-dynamo.onnx")) + size(&d.join("model-dynamo.onnx.data"));
+    assert_eq!(
+        r["report"]["validation"]["original"]["file_bytes"].as_u64(),
+        Some(original)
+    );
+}

@@ -101,6 +101,18 @@ impl Observer for QuietObserver {
     fn interrupted(&self) -> bool {
         false
     }
+    fn stage(&mut self, stage: &str) {
+        if !self.quiet {
+            eprintln!(
+                "{}",
+                match stage {
+                    "search" => "searching the largest cut within the search budget …",
+                    "validate" => "validating the chosen candidate on the test data …",
+                    other => other,
+                }
+            );
+        }
+    }
 }
 
 fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {

@@ -16,8 +16,47 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::engine("tract", format!("{e:#}"))
 }
 
+thread_local! {
+    /// Set while [`guarded`] runs tract on this thread: a panic there becomes an error.
+    static IN_TRACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a call into tract) and turns a panic inside it into an error: tract panics on some
+/// malformed graphs (an out-of-range Flatten axis, for one), and a hostile model must get a
+/// message, never a crash. The panic's default report is silenced by [`quiet_tract_panics`].
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    IN_TRACT.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_TRACT.with(|c| c.set(false));
+    r.unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(err(format!(
+            "tract failed while {what}: an internal error on this graph ({msg})"
+        )))
+    })
+}
+
+/// Installs a panic hook that keeps the previous one for every panic except those [`guarded`]
+/// turns into errors. The binary calls it once at start.
+pub fn quiet_tract_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_TRACT.with(|c| c.get()) {
+            previous(info);
+        }
+    }));
+}
+
 /// The optimised plan of a model and its input names, in input order.
 fn compile(model: &[u8]) -> Result<(Plan, Vec<String>)> {
+    guarded("loading the model", || compile_unguarded(model))
+}
+
+fn compile_unguarded(model: &[u8]) -> Result<(Plan, Vec<String>)> {
     let inference = tract_onnx::onnx()
         .model_for_read(&mut &model[..])
         .map_err(err)?;
@@ -60,7 +99,7 @@ impl Session for TractSession {
                 .ok_or_else(|| err(format!("no value given for input '{name}'")))?;
             ordered.push(to_tensor(v).into_tvalue());
         }
-        let outputs = self.plan.run(ordered).map_err(err)?;
+        let outputs = guarded("running the model", || self.plan.run(ordered).map_err(err))?;
         outputs
             .into_iter()
             .map(|t| {
@@ -141,7 +180,7 @@ impl StepRunner for TractStepRunner {
                 }
             });
         }
-        let mut outputs = self.plan.run(feed).map_err(err)?;
+        let mut outputs = guarded("running a step", || self.plan.run(feed).map_err(err))?;
         let scalars = outputs[..self.n_scalars]
             .iter()
             .map(|t| {

@@ -277,6 +277,8 @@ pub struct Checkpoint {
 pub trait Observer {
     fn epoch_end(&mut self, metrics: &EpochMetrics, checkpoint: &Checkpoint) -> Result<()>;
     fn interrupted(&self) -> bool;
+    /// A pipeline (compress) entering a stage, such as "search" or "validate".
+    fn stage(&mut self, _stage: &str) {}
 }
 
 /// The training plan for `model`: its chain, the step spec, each layer's γ.
