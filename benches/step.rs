@@ -3,10 +3,10 @@
 //! configuration, in the format `bench/report.py` joins with the PyTorch peer's.
 //!
 //! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]`
-use bean_onnx::engine::{load_step_runner, EngineKind, EngineOptions, Value};
+use bean_onnx::engine::{EngineKind, EngineOptions};
 use bean_onnx::mlp::Activation;
-use bean_onnx::onnx;
-use bean_onnx::train::step_graph::*;
+use bean_onnx::train::step::*;
+use bean_onnx::train::Trainer;
 use ndarray::{Array2, ArrayD};
 use std::time::Instant;
 
@@ -93,54 +93,37 @@ fn main() {
                 };
                 for (mode, bean) in [("plain", false), ("bean1", true)] {
                     let spec = spec(sizes, bean);
-                    let bytes = onnx::to_bytes(&spec.step_graph());
-                    let names: Vec<String> =
-                        spec.state_names().into_iter().map(|(n, _)| n).collect();
+                    let graph = spec.step_graph();
                     let opts = EngineOptions {
                         threads,
                         ..Default::default()
                     };
-                    let mut runner =
-                        load_step_runner(kind, &bytes, names, OUTPUT_NAMES.len(), &opts)
-                            .unwrap_or_else(|e| panic!("{e}"));
+                    let n_params = spec.params().len();
+                    let mut runner = Trainer::new(kind, &graph, n_params, &opts, 1e-3)
+                        .unwrap_or_else(|e| panic!("{e}"));
                     let mut seed = 42u64;
-                    let state: Vec<ArrayD<f32>> = spec
-                        .state_names()
-                        .into_iter()
+                    let state: Vec<ArrayD<f32>> = graph
+                        .state
+                        .iter()
                         .enumerate()
-                        .map(|(i, (_, shape))| {
-                            let is_weight = i < spec.params().len() && shape.len() == 2;
-                            if is_weight {
-                                random(
-                                    shape[0],
-                                    shape[1],
-                                    (2.0 / shape[0] as f32).sqrt(),
-                                    &mut seed,
-                                )
-                                .into_dyn()
+                        .map(|(i, b)| {
+                            let shape = &b.shape;
+                            if i < n_params && shape.len() == 2 {
+                                let scale = (2.0 / shape[0] as f32).sqrt();
+                                random(shape[0], shape[1], scale, &mut seed).into_dyn()
                             } else {
-                                ArrayD::zeros(shape)
+                                ArrayD::zeros(shape.clone())
                             }
                         })
                         .collect();
-                    runner.set_state(&state).expect("state");
+                    runner.set_state(&state, 0).expect("state");
                     let x = random(batch, 784, 1.0, &mut seed).into_dyn();
                     let mut t = ArrayD::<f32>::zeros(vec![batch, 10]);
                     for b in 0..batch {
                         t[[b, (b * 7) % 10]] = 1.0;
                     }
-                    let mut step_no = 0f32;
-                    let mut step = |runner: &mut Box<dyn bean_onnx::engine::StepRunner>| {
-                        step_no += 1.0;
-                        runner
-                            .step(&[
-                                ("x", Value::F32(x.clone())),
-                                ("target", Value::F32(t.clone())),
-                                ("lr", Value::F32(ndarray::arr0(1e-3f32).into_dyn())),
-                                ("step", Value::F32(ndarray::arr0(step_no).into_dyn())),
-                            ])
-                            .expect("step")
-                    };
+                    let step =
+                        |runner: &mut Trainer| runner.step(x.clone(), t.clone()).expect("step");
                     for _ in 0..10 {
                         step(&mut runner);
                     }

@@ -3,14 +3,13 @@
 mod common;
 use assert_cmd::Command;
 use bean_onnx::data::{DataKeys, Dataset};
-use bean_onnx::engine::{load_step_runner, EngineKind, EngineOptions, Value};
+use bean_onnx::engine::{EngineKind, EngineOptions};
 use bean_onnx::mlp::MlpView;
 use bean_onnx::onnx;
 use bean_onnx::pb;
-use bean_onnx::train::finetune::{apply_params, initial_state, plan};
-use bean_onnx::train::step_graph::OUTPUT_NAMES;
+use bean_onnx::train::plan::{apply_params, initial_state, plan, Plan};
 use bean_onnx::train::{
-    self, checkpoint, Checkpoint, EpochMetrics, FinetuneConfig, Observer, StopReason,
+    self, checkpoint, Checkpoint, EpochMetrics, FinetuneConfig, Observer, StopReason, Trainer,
 };
 use bean_onnx::{eval, Result};
 use common::*;
@@ -200,33 +199,23 @@ fn ort_and_tract_agree_step_for_step() {
     let (model_path, train, _) = digits();
     let model = onnx::load(&model_path).unwrap();
     let cfg = FinetuneConfig {
-        baseline: Some((bean_onnx::train::step_graph::Baseline::GroupLasso, 1e-3)),
+        baseline: Some((bean_onnx::train::step::Baseline::GroupLasso, 1e-3)),
         ..Default::default()
     };
     let plan = plan(&model, &cfg, false).unwrap();
-    let bytes = onnx::to_bytes(&plan.spec.step_graph());
-    let names: Vec<String> = plan
-        .spec
-        .state_names()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let graph = plan.spec.step_graph();
+    let names: Vec<String> = graph.state.iter().map(|b| b.input.clone()).collect();
+    let n_params = plan.spec.params().len();
     let state = initial_state(&model, &plan);
     let data = load(&train, true);
     let x = data.x.slice_f32(0, data.rows());
     let x: Array2<f32> = x.into_dimensionality().unwrap();
-    let mut runners: Vec<_> = [EngineKind::Ort, EngineKind::Tract]
+    let mut runners: Vec<Trainer> = [EngineKind::Ort, EngineKind::Tract]
         .into_iter()
         .map(|k| {
-            let mut r = load_step_runner(
-                k,
-                &bytes,
-                names.clone(),
-                OUTPUT_NAMES.len(),
-                &EngineOptions::default(),
-            )
-            .unwrap();
-            r.set_state(&state).unwrap();
+            let opts = EngineOptions::default();
+            let mut r = Trainer::new(k, &graph, n_params, &opts, 1e-3).unwrap();
+            r.set_state(&state, 0).unwrap();
             r
         })
         .collect();
@@ -237,18 +226,13 @@ fn ort_and_tract_agree_step_for_step() {
         for (i, &r) in rows.iter().enumerate() {
             t[[i, data.y.as_ref().unwrap()[r] as usize]] = 1.0;
         }
-        let inputs = [
-            ("x", Value::F32(xb)),
-            ("target", Value::F32(t)),
-            ("lr", Value::F32(ndarray::arr0(1e-3f32).into_dyn())),
-            (
-                "step",
-                Value::F32(ndarray::arr0((step + 1) as f32).into_dyn()),
-            ),
-        ];
-        let a = runners[0].step(&inputs).unwrap();
-        let b = runners[1].step(&inputs).unwrap();
-        for (x, y) in a.iter().zip(&b) {
+        let a = runners[0].step(xb.clone(), t.clone()).unwrap();
+        let b = runners[1].step(xb, t).unwrap();
+        let (va, vb) = (
+            [a.task_loss, a.bean, a.baseline, a.correct],
+            [b.task_loss, b.bean, b.baseline, b.correct],
+        );
+        for (x, y) in va.iter().zip(&vb) {
             assert!(
                 (x - y).abs() <= 1e-4 * (1.0 + x.abs()),
                 "step {step}: scalars {a:?} vs {b:?}"
@@ -361,7 +345,7 @@ fn writing_back_weights_round_trips_every_layout() {
         let view = MlpView::find(&again.graph).unwrap();
         let back = initial_state(
             &again,
-            &bean_onnx::train::finetune::Plan {
+            &Plan {
                 view,
                 spec: plan.spec.clone(),
                 gammas: plan.gammas.clone(),

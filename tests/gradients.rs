@@ -1,12 +1,14 @@
 //! The step graph's gradients against central finite differences of its own forward loss graph
 //! (f64, run by tract), and the BEAN term against a direct O(n²B) evaluation of the definition.
 mod common;
-use bean_onnx::engine::{self, EngineKind, EngineOptions, Value};
+use bean_onnx::engine::{self, EngineKind, EngineOptions, StepGraph, Value};
+use bean_onnx::ir::Model;
 use bean_onnx::mlp::Activation;
 use bean_onnx::onnx;
 use bean_onnx::tensor::DataType;
-use bean_onnx::train::step_graph::*;
+use bean_onnx::train::step::*;
 use ndarray::{Array1, Array2, ArrayD, Axis};
+use std::collections::HashMap;
 
 /// Deterministic pseudo-random numbers in [-1, 1).
 struct Lcg(u64);
@@ -79,9 +81,15 @@ fn make_case(spec: StepSpec, seed: u64) -> Case {
     }
 }
 
-/// Runs a graph in tract, feeding f64 values (converted when the graph is f32).
-fn run_as(model_bytes: &[u8], feed: &[(String, ArrayD<f64>)], elem: DataType) -> Vec<ArrayD<f64>> {
-    let mut s = engine::load(EngineKind::Tract, model_bytes, &EngineOptions::default()).unwrap();
+/// Runs a graph in tract, feeding f64 values (converted when the graph is f32); its outputs by
+/// name.
+fn run_as(
+    model: &Model,
+    feed: &[(String, ArrayD<f64>)],
+    elem: DataType,
+) -> HashMap<String, ArrayD<f64>> {
+    let bytes = onnx::to_bytes(model);
+    let mut s = engine::load(EngineKind::Tract, &bytes, &EngineOptions::default()).unwrap();
     let inputs: Vec<(&str, Value)> = feed
         .iter()
         .map(|(n, a)| {
@@ -92,63 +100,102 @@ fn run_as(model_bytes: &[u8], feed: &[(String, ArrayD<f64>)], elem: DataType) ->
             (n.as_str(), v)
         })
         .collect();
-    s.run(&inputs)
-        .unwrap()
-        .into_iter()
-        .map(|v| match v {
-            Value::F64(a) => a,
-            Value::F32(a) => a.mapv(f64::from),
-            other => panic!("unexpected output {other:?}"),
-        })
+    let values = s.run(&inputs).unwrap().into_iter().map(|v| match v {
+        Value::F64(a) => a,
+        Value::F32(a) => a.mapv(f64::from),
+        other => panic!("unexpected output {other:?}"),
+    });
+    model
+        .graph
+        .outputs
+        .iter()
+        .map(|o| o.name.clone())
+        .zip(values)
         .collect()
 }
 
-fn run(model_bytes: &[u8], feed: &[(String, ArrayD<f64>)]) -> Vec<ArrayD<f64>> {
-    run_as(model_bytes, feed, DataType::Double)
+fn run(model: &Model, feed: &[(String, ArrayD<f64>)]) -> HashMap<String, ArrayD<f64>> {
+    run_as(model, feed, DataType::Double)
 }
 
 fn scalar(v: f64) -> ArrayD<f64> {
     ndarray::arr0(v).into_dyn()
 }
 
-fn base_feed(case: &Case) -> Vec<(String, ArrayD<f64>)> {
+/// x, target, then the params, named as the loss graph takes them.
+fn base_feed(case: &Case, graph: &LossGraph) -> Vec<(String, ArrayD<f64>)> {
     let mut feed = vec![
-        ("x".to_string(), case.x.clone().into_dyn()),
-        ("target".to_string(), case.target.clone().into_dyn()),
+        (graph.x.clone(), case.x.clone().into_dyn()),
+        (graph.target.clone(), case.target.clone().into_dyn()),
     ];
-    feed.extend(case.params.iter().cloned());
+    feed.extend(
+        graph
+            .params
+            .iter()
+            .cloned()
+            .zip(case.params.iter().map(|(_, a)| a.clone())),
+    );
     feed
+}
+
+/// The step graph's feed for `case` at step `t` with learning rate `lr`: the params from
+/// `params`, the optimizer slots from `slots` (zeros when empty).
+fn step_feed(
+    case: &Case,
+    graph: &StepGraph,
+    lr: f64,
+    t: usize,
+    state: &[ArrayD<f64>],
+) -> Vec<(String, ArrayD<f64>)> {
+    let mut feed = vec![
+        (graph.inputs.x.clone(), case.x.clone().into_dyn()),
+        (graph.inputs.target.clone(), case.target.clone().into_dyn()),
+        (graph.inputs.lr.clone(), scalar(lr)),
+        (graph.inputs.step.clone(), scalar(t as f64)),
+    ];
+    feed.extend(
+        graph
+            .state
+            .iter()
+            .map(|b| b.input.clone())
+            .zip(state.iter().cloned()),
+    );
+    feed
+}
+
+/// The params of `case`, then zeroed optimizer slots: the starting state.
+fn start_state(case: &Case, graph: &StepGraph) -> Vec<ArrayD<f64>> {
+    let mut state: Vec<ArrayD<f64>> = case.params.iter().map(|(_, a)| a.clone()).collect();
+    state.extend(
+        graph.state[case.params.len()..]
+            .iter()
+            .map(|b| ArrayD::zeros(b.shape.clone())),
+    );
+    state
 }
 
 /// Compares analytic gradients with central differences, in f64 (tight) or, for ops tract only
 /// has in f32 (Erf), in f32 with a step and tolerance to match.
 fn check_gradients(case: &Case, what: &str, elem: DataType) {
-    let step = onnx::to_bytes(&case.spec.step_graph_with_gradients(elem));
-    let loss = onnx::to_bytes(&case.spec.loss_graph(elem));
+    let step = case.spec.step_graph_with_gradients(elem);
+    let loss = case.spec.loss_graph(elem);
     let (h, tol, abs_tol) = match elem {
         DataType::Double => (1e-6, 1e-4, 1e-8),
         _ => (1e-2, 2e-2, 2e-3),
     };
-    let mut feed = base_feed(case);
-    feed.push(("lr".into(), scalar(0.0)));
-    feed.push(("step".into(), scalar(1.0)));
-    for (name, shape) in case.spec.state_names().into_iter().skip(case.params.len()) {
-        feed.push((name, ArrayD::zeros(shape)));
-    }
-    let outputs = run_as(&step, &feed, elem);
-    let n_state = case.spec.state_names().len();
-    let grads = &outputs[4 + n_state..];
-
+    let feed = step_feed(case, &step.step, 0.0, 1, &start_state(case, &step.step));
+    let outputs = run_as(&step.step.model, &feed, elem);
     let total = |feed: &[(String, ArrayD<f64>)]| -> f64 {
-        let o = run_as(&loss, feed, elem);
-        o[0].sum() + o[1].sum() + o[2].sum()
+        let o = run_as(&loss.model, feed, elem);
+        let s = &loss.scalars;
+        o[&s.task_loss].sum() + o[&s.bean].sum() + o[&s.baseline].sum()
     };
     for (pi, (name, value)) in case.params.iter().enumerate() {
-        let grad = &grads[pi];
+        let grad = &outputs[&step.gradients[pi]];
         assert_eq!(grad.shape(), value.shape(), "{what}: grad.{name} shape");
         for idx in 0..value.len() {
-            let mut plus = base_feed(case);
-            let mut minus = base_feed(case);
+            let mut plus = base_feed(case, &loss);
+            let mut minus = base_feed(case, &loss);
             plus[2 + pi].1.as_slice_mut().unwrap()[idx] += h;
             minus[2 + pi].1.as_slice_mut().unwrap()[idx] -= h;
             let fd = (total(&plus) - total(&minus)) / (2.0 * h);
@@ -299,9 +346,9 @@ fn bean_term_matches_the_definition() {
             optimizer: adam(),
         };
         let case = make_case(spec, seed);
-        let loss = onnx::to_bytes(&case.spec.loss_graph(DataType::Double));
-        let out = run(&loss, &base_feed(&case));
-        let graph_value = out[1].sum();
+        let loss = case.spec.loss_graph(DataType::Double);
+        let out = run(&loss.model, &base_feed(&case, &loss));
+        let graph_value = out[&loss.scalars.bean].sum();
 
         let w0: Array2<f64> = case.params[0].1.clone().into_dimensionality().unwrap();
         let b0: Array1<f64> = case.params[1].1.clone().into_dimensionality().unwrap();
@@ -344,15 +391,9 @@ fn sgd_and_adam_updates_follow_pytorch() {
             optimizer,
         };
         let case = make_case(spec, 77);
-        let step = onnx::to_bytes(&case.spec.step_graph_with_gradients(DataType::Double));
-        let names = case.spec.state_names();
+        let step = case.spec.step_graph_with_gradients(DataType::Double);
         let n_params = case.params.len();
-        let mut state: Vec<ArrayD<f64>> = case.params.iter().map(|(_, a)| a.clone()).collect();
-        state.extend(
-            names[n_params..]
-                .iter()
-                .map(|(_, shape)| ArrayD::zeros(shape.clone())),
-        );
+        let mut state = start_state(&case, &step.step);
         // Host copies of the optimizer state, updated with PyTorch's rules.
         let mut buf: Vec<ArrayD<f64>> = state[..n_params]
             .iter()
@@ -361,23 +402,19 @@ fn sgd_and_adam_updates_follow_pytorch() {
         let mut m = buf.clone();
         let mut v = buf.clone();
         for t in 1..=2 {
-            let mut feed = vec![
-                ("x".to_string(), case.x.clone().into_dyn()),
-                ("target".to_string(), case.target.clone().into_dyn()),
-                ("lr".to_string(), scalar(lr)),
-                ("step".to_string(), scalar(t as f64)),
-            ];
-            feed.extend(
-                names
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .zip(state.iter().cloned()),
+            let out = run(
+                &step.step.model,
+                &step_feed(&case, &step.step, lr, t, &state),
             );
-            let out = run(&step, &feed);
-            let next = &out[4..4 + names.len()];
-            let grads = &out[4 + names.len()..];
+            let next: Vec<ArrayD<f64>> = step
+                .step
+                .state
+                .iter()
+                .map(|b| out[&b.output].clone())
+                .collect();
+            let grads: Vec<&ArrayD<f64>> = step.gradients.iter().map(|g| &out[g]).collect();
             for p in 0..n_params {
-                let g = &grads[p];
+                let g = grads[p];
                 let expected = match optimizer {
                     Optimizer::Sgd { .. } => {
                         buf[p] = &buf[p] * mu + g;
@@ -386,8 +423,8 @@ fn sgd_and_adam_updates_follow_pytorch() {
                     Optimizer::Adam { .. } => {
                         m[p] = &m[p] * b1 + &(g * (1.0 - b1));
                         v[p] = &v[p] * b2 + &(g.mapv(|x| x * x) * (1.0 - b2));
-                        let bc1 = 1.0 - b1.powi(t);
-                        let bc2 = 1.0 - b2.powi(t);
+                        let bc1 = 1.0 - b1.powi(t as i32);
+                        let bc2 = 1.0 - b2.powi(t as i32);
                         let denom = v[p].mapv(|x| (x / bc2).sqrt() + eps);
                         &state[p] - &((&m[p] / bc1) / &denom * lr)
                     }
@@ -398,7 +435,7 @@ fn sgd_and_adam_updates_follow_pytorch() {
                 assert!(
                     d < 1e-12,
                     "{optimizer:?} step {t}: param {} differs by {d}",
-                    names[p].0
+                    step.step.state[p].input
                 );
             }
             state = next.to_vec();

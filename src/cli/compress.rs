@@ -8,7 +8,7 @@ use bean_onnx::data::Dataset;
 use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::prune::{Allocation, Method};
-use bean_onnx::train::step_graph::BeanVariant;
+use bean_onnx::train::step::BeanVariant;
 use bean_onnx::train::{
     Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
 };

@@ -5,7 +5,7 @@ use bean_onnx::data::Dataset;
 use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::train::checkpoint;
-use bean_onnx::train::step_graph::{Baseline, BeanVariant, LossKind};
+use bean_onnx::train::step::{Baseline, BeanVariant, LossKind};
 use bean_onnx::train::{
     self, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
     StopReason,

@@ -4,7 +4,10 @@ use crate::error::Result;
 use ndarray::ArrayD;
 
 pub mod ort_engine;
+pub mod step;
 pub mod tract_engine;
+
+pub use step::{StepBatch, StepGraph, StepRunner, StepScalars};
 
 /// A tensor passed to or returned by an engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,77 +96,18 @@ pub trait Session {
     fn describe(&self) -> String;
 }
 
-/// Runs a training-step graph again and again, keeping its state (weights, optimizer slots) inside
-/// the engine between steps: outputs of one step are fed back as inputs of the next, uncopied.
-///
-/// Graph contract: inputs are the per-step values given to [`StepRunner::step`] plus the state
-/// tensors named at load; outputs are `n_scalars` scalars, then the new state in the same order.
-pub trait StepRunner {
-    /// Replaces the state with host arrays (in state order).
-    fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()>;
-    /// Runs one step and returns the scalar outputs. The losses are those of the state that went
-    /// in, so when one is not finite that state is bad too: the runner goes back to the state
-    /// before it (the last good weights); otherwise it keeps the updated state.
-    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>>;
-    /// A host copy of the state.
-    fn state(&self) -> Result<Vec<ArrayD<f32>>>;
-    fn describe(&self) -> String;
-}
-
-/// A step runner's state as engine values, and the state before it: the accept / roll-back rule
-/// of [`StepRunner::step`] in one place for every engine.
-pub(crate) struct StepState<T> {
-    pub current: Vec<T>,
-    previous: Vec<T>,
-}
-
-impl<T> StepState<T> {
-    pub fn new() -> Self {
-        StepState {
-            current: Vec::new(),
-            previous: Vec::new(),
-        }
-    }
-
-    pub fn set(&mut self, state: Vec<T>) {
-        self.current = state;
-        self.previous.clear();
-    }
-
-    /// After a step: keep `next` when every loss is finite; otherwise the state that went in is
-    /// bad too (the losses are its losses), so go back to the one before it.
-    pub fn advance(&mut self, scalars: &[f32], next: impl FnOnce() -> Vec<T>) {
-        if scalars.iter().all(|v| v.is_finite()) {
-            self.previous = std::mem::replace(&mut self.current, next());
-        } else if !self.previous.is_empty() {
-            self.current = std::mem::take(&mut self.previous);
-        }
-    }
-}
-
-/// Loads a step graph (`onnx::to_bytes`) into the chosen engine.
+/// Loads a step graph into the chosen engine.
 pub fn load_step_runner(
     kind: EngineKind,
-    model: &[u8],
-    state_names: Vec<String>,
-    n_scalars: usize,
+    graph: &StepGraph,
     opts: &EngineOptions,
 ) -> Result<Box<dyn StepRunner>> {
     match kind {
         EngineKind::Tract => {
             check_cpu("tract", opts)?;
-            Ok(Box::new(tract_engine::TractStepRunner::load(
-                model,
-                state_names,
-                n_scalars,
-            )?))
+            Ok(Box::new(tract_engine::TractStepRunner::load(graph)?))
         }
-        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(
-            model,
-            state_names,
-            n_scalars,
-            opts,
-        )?)),
+        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(graph, opts)?)),
     }
 }
 
@@ -172,7 +116,7 @@ fn check_cpu(engine: &str, opts: &EngineOptions) -> Result<()> {
         return Err(crate::Error::engine(
             engine,
             format!(
-                "runs on the CPU only; device {} needs --engine ort",
+                "runs on the CPU only; device {} needs the ort engine",
                 opts.device
             ),
         ));
@@ -184,15 +128,7 @@ fn check_cpu(engine: &str, opts: &EngineOptions) -> Result<()> {
 pub fn load(kind: EngineKind, model: &[u8], opts: &EngineOptions) -> Result<Box<dyn Session>> {
     match kind {
         EngineKind::Tract => {
-            if opts.device != Device::Cpu {
-                return Err(crate::Error::engine(
-                    "tract",
-                    format!(
-                        "runs on the CPU only; device {} needs --engine ort",
-                        opts.device
-                    ),
-                ));
-            }
+            check_cpu("tract", opts)?;
             Ok(Box::new(tract_engine::TractSession::load(model)?))
         }
         EngineKind::Ort => Ok(Box::new(ort_engine::OrtSession::load(model, opts)?)),

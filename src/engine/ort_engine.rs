@@ -1,6 +1,7 @@
 //! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
 //! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
-use super::{Device, EngineOptions, Session, StepRunner, StepState, Value};
+use super::step::{check_state, OutputSlots, StepState};
+use super::{Device, EngineOptions, Session, StepBatch, StepGraph, StepRunner, StepScalars, Value};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use ort::ep::ExecutionProvider;
@@ -206,38 +207,28 @@ impl Session for OrtSession {
 pub struct OrtStepRunner {
     session: ort::session::Session,
     provider: &'static str,
-    state_names: Vec<String>,
+    graph: StepGraph,
+    slots: OutputSlots,
     state: StepState<ort::value::DynValue>,
-    n_scalars: usize,
 }
 
 impl OrtStepRunner {
-    pub fn load(
-        model: &[u8],
-        state_names: Vec<String>,
-        n_scalars: usize,
-        opts: &EngineOptions,
-    ) -> Result<Self> {
-        let (session, provider) = build_session(model, opts)?;
+    pub fn load(graph: &StepGraph, opts: &EngineOptions) -> Result<Self> {
+        let bytes = crate::onnx::to_bytes(&graph.model);
+        let (session, provider) = build_session(&bytes, opts)?;
         Ok(OrtStepRunner {
             session,
             provider,
-            state_names,
+            slots: OutputSlots::of(graph)?,
+            graph: graph.clone(),
             state: StepState::new(),
-            n_scalars,
         })
     }
 }
 
 impl StepRunner for OrtStepRunner {
     fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()> {
-        if state.len() != self.state_names.len() {
-            return Err(err(format!(
-                "expected {} state tensors, got {}",
-                self.state_names.len(),
-                state.len()
-            )));
-        }
+        check_state(&self.graph.state, state)?;
         let values = state
             .iter()
             .map(|a| {
@@ -250,25 +241,44 @@ impl StepRunner for OrtStepRunner {
         Ok(())
     }
 
-    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>> {
+    fn step(&mut self, batch: &StepBatch) -> Result<StepScalars> {
+        let names = &self.graph.inputs;
+        let (lr, step) = batch.scalars();
+        let per_step = [
+            (&names.x, &batch.x),
+            (&names.target, &batch.target),
+            (&names.lr, &lr),
+            (&names.step, &step),
+        ];
         let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
-            Vec::with_capacity(inputs.len() + self.state_names.len());
-        for (name, v) in inputs {
-            feed.push((name.to_string(), input_value(v)?));
-        }
-        for (name, v) in self.state_names.iter().zip(&self.state.current) {
+            Vec::with_capacity(per_step.len() + self.graph.state.len());
+        for (name, a) in per_step {
+            let v = ort::value::TensorRef::from_array_view(a.view()).map_err(err)?;
             feed.push((name.clone(), v.into()));
         }
+        for (binding, v) in self.graph.state.iter().zip(&self.state.current) {
+            feed.push((binding.input.clone(), v.into()));
+        }
         let outputs = self.session.run(feed).map_err(err)?;
-        let mut values: Vec<ort::value::DynValue> = outputs.into_iter().map(|(_, v)| v).collect();
-        let scalars = values[..self.n_scalars]
-            .iter()
-            .map(|v| v.try_extract_scalar::<f32>().map_err(err))
-            .collect::<Result<Vec<f32>>>()?;
-        let n = self.state_names.len();
-        let first = self.n_scalars;
-        self.state
-            .advance(&scalars, || values.drain(first..first + n).collect());
+        let mut values: Vec<Option<ort::value::DynValue>> =
+            outputs.into_iter().map(|(_, v)| Some(v)).collect();
+        let scalar = |i: usize| -> Result<f32> {
+            values[i]
+                .as_ref()
+                .ok_or_else(|| err("a scalar output is missing"))?
+                .try_extract_scalar::<f32>()
+                .map_err(err)
+        };
+        let s = self.slots.scalars;
+        let scalars =
+            StepScalars::from_array([scalar(s[0])?, scalar(s[1])?, scalar(s[2])?, scalar(s[3])?]);
+        let slots = &self.slots.state;
+        self.state.advance(&scalars, || {
+            slots
+                .iter()
+                .map(|&i| values[i].take().expect("each state output is read once"))
+                .collect()
+        });
         Ok(scalars)
     }
 

@@ -1,6 +1,7 @@
 //! tract: the pure-Rust engine. The graph is optimised once with the batch dimension left
 //! symbolic (the model's inputs must declare their shapes, with a named batch dimension).
-use super::{Session, StepRunner, StepState, Value};
+use super::step::{check_state, OutputSlots, StateBinding, StepState};
+use super::{Session, StepBatch, StepGraph, StepRunner, StepScalars, Value};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use tract_onnx::prelude::*;
@@ -121,42 +122,56 @@ impl Session for TractSession {
 
 pub struct TractStepRunner {
     plan: Plan,
-    /// For each graph input: Some(state index) or None (a per-step input, by name).
-    input_slots: Vec<(String, Option<usize>)>,
+    /// For each graph input, in the plan's order: where its value comes from.
+    feeds: Vec<Feed>,
+    bindings: Vec<StateBinding>,
+    slots: OutputSlots,
     state: StepState<TValue>,
-    n_state: usize,
-    n_scalars: usize,
+}
+
+/// The source of one step-graph input.
+enum Feed {
+    X,
+    Target,
+    Lr,
+    Step,
+    State(usize),
 }
 
 impl TractStepRunner {
-    pub fn load(model: &[u8], state_names: Vec<String>, n_scalars: usize) -> Result<Self> {
-        let (plan, input_names) = compile(model)?;
-        let input_slots = input_names
-            .into_iter()
-            .map(|n| {
-                let slot = state_names.iter().position(|s| *s == n);
-                (n, slot)
-            })
-            .collect();
+    pub fn load(graph: &StepGraph) -> Result<Self> {
+        let (plan, input_names) = compile(&crate::onnx::to_bytes(&graph.model))?;
+        let names = &graph.inputs;
+        let feeds =
+            input_names
+                .iter()
+                .map(|n| {
+                    Ok(match n {
+                        n if *n == names.x => Feed::X,
+                        n if *n == names.target => Feed::Target,
+                        n if *n == names.lr => Feed::Lr,
+                        n if *n == names.step => Feed::Step,
+                        n => {
+                            Feed::State(graph.state.iter().position(|b| b.input == *n).ok_or_else(
+                                || err(format!("step graph input '{n}' is not bound")),
+                            )?)
+                        }
+                    })
+                })
+                .collect::<Result<_>>()?;
         Ok(TractStepRunner {
             plan,
-            input_slots,
+            feeds,
+            bindings: graph.state.clone(),
+            slots: OutputSlots::of(graph)?,
             state: StepState::new(),
-            n_state: state_names.len(),
-            n_scalars,
         })
     }
 }
 
 impl StepRunner for TractStepRunner {
     fn set_state(&mut self, state: &[ArrayD<f32>]) -> Result<()> {
-        if state.len() != self.n_state {
-            return Err(err(format!(
-                "expected {} state tensors, got {}",
-                self.n_state,
-                state.len()
-            )));
-        }
+        check_state(&self.bindings, state)?;
         self.state.set(
             state
                 .iter()
@@ -166,35 +181,51 @@ impl StepRunner for TractStepRunner {
         Ok(())
     }
 
-    fn step(&mut self, inputs: &[(&str, Value)]) -> Result<Vec<f32>> {
-        let mut feed = TVec::new();
-        for (name, slot) in &self.input_slots {
-            feed.push(match slot {
-                Some(i) => self.state.current[*i].clone(),
-                None => {
-                    let (_, v) = inputs
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .ok_or_else(|| err(format!("no value given for input '{name}'")))?;
-                    to_tensor(v).into_tvalue()
-                }
-            });
-        }
-        let mut outputs = guarded("running a step", || self.plan.run(feed).map_err(err))?;
-        let scalars = outputs[..self.n_scalars]
+    fn step(&mut self, batch: &StepBatch) -> Result<StepScalars> {
+        let (lr, step) = batch.scalars();
+        let value = |a: &ArrayD<f32>| Tensor::from(a.clone()).into_tvalue();
+        let feed: TVec<TValue> = self
+            .feeds
             .iter()
-            .map(|t| {
-                let t = t.cast_to::<f32>().map_err(err)?;
-                let view = t.to_plain_array_view::<f32>().map_err(err)?;
-                view.iter()
-                    .next()
-                    .copied()
-                    .ok_or_else(|| err("a scalar output is empty"))
+            .map(|f| match f {
+                Feed::X => value(&batch.x),
+                Feed::Target => value(&batch.target),
+                Feed::Lr => value(&lr),
+                Feed::Step => value(&step),
+                Feed::State(i) => self.state.current[*i].clone(),
             })
-            .collect::<Result<Vec<f32>>>()?;
-        let (first, n) = (self.n_scalars, self.n_state);
-        self.state
-            .advance(&scalars, || outputs.drain(first..first + n).collect());
+            .collect();
+        let mut outputs: Vec<Option<TValue>> =
+            guarded("running a step", || self.plan.run(feed).map_err(err))?
+                .into_iter()
+                .map(Some)
+                .collect();
+        let scalar = |t: &Option<TValue>| -> Result<f32> {
+            let t = t
+                .as_ref()
+                .ok_or_else(|| err("a scalar output is missing"))?
+                .cast_to::<f32>()
+                .map_err(err)?;
+            let view = t.to_plain_array_view::<f32>().map_err(err)?;
+            view.iter()
+                .next()
+                .copied()
+                .ok_or_else(|| err("a scalar output is empty"))
+        };
+        let s = self.slots.scalars;
+        let scalars = StepScalars::from_array([
+            scalar(&outputs[s[0]])?,
+            scalar(&outputs[s[1]])?,
+            scalar(&outputs[s[2]])?,
+            scalar(&outputs[s[3]])?,
+        ]);
+        let slots = &self.slots.state;
+        self.state.advance(&scalars, || {
+            slots
+                .iter()
+                .map(|&i| outputs[i].take().expect("each state output is read once"))
+                .collect()
+        });
         Ok(scalars)
     }
 

@@ -1,11 +1,45 @@
 //! Checkpoints on disk: `<base>.json` (progress, settings signature, history) and `<base>.npz`
 //! (state and best weights), each written atomically.
-use super::finetune::Checkpoint;
+use super::EpochMetrics;
 use crate::error::{Error, Result};
 use crate::fsutil::{atomic_write, atomic_write_bytes};
 use ndarray::{ArrayD, IxDyn, OwnedRepr};
 use ndarray_npy::NpzWriter;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// Everything needed to continue a run: written after every epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Epochs completed.
+    pub epoch: usize,
+    pub steps: usize,
+    /// Settings that must match for a resume to continue the same run.
+    pub signature: String,
+    pub history: Vec<EpochMetrics>,
+    pub best_epoch: Option<usize>,
+    pub best_val: Option<f64>,
+    #[serde(skip)]
+    pub state: Vec<ArrayD<f32>>,
+    #[serde(skip)]
+    pub best_params: Option<Vec<ArrayD<f32>>>,
+}
+
+impl Checkpoint {
+    /// The checkpoint of a run that has not begun: epoch 0 and the starting state.
+    pub fn start(signature: String, state: Vec<ArrayD<f32>>) -> Self {
+        Checkpoint {
+            epoch: 0,
+            steps: 0,
+            signature,
+            history: vec![],
+            best_epoch: None,
+            best_val: None,
+            state,
+            best_params: None,
+        }
+    }
+}
 
 pub fn paths(base: &Path) -> (PathBuf, PathBuf) {
     let s = base.as_os_str().to_string_lossy();

@@ -1,11 +1,16 @@
-//! BEAN fine-tuning of a model's dense chain.
-pub mod builder;
+//! BEAN fine-tuning of a model's dense chain: the configuration, the plan built from it, the step
+//! graph, the trainer that runs it, the fine-tuning loop and its checkpoints.
 pub mod checkpoint;
+pub mod config;
 pub mod data_prep;
 pub mod finetune;
-pub mod step_graph;
+pub mod observer;
+pub mod plan;
+pub mod step;
+pub mod trainer;
 
-pub use finetune::{
-    finetune, heal, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer,
-    OptimizerKind, Outcome, Silent, StopReason,
-};
+pub use checkpoint::Checkpoint;
+pub use config::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
+pub use finetune::{finetune, heal, EpochMetrics, LayerFigures, Outcome, StopReason};
+pub use observer::{Observer, Silent};
+pub use trainer::{Trainer, TrainingSet};

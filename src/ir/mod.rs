@@ -1,5 +1,7 @@
 //! The in-memory model the whole program works on. Protobuf appears here only as opaque `extra`
 //! remainders (fields the middle never reads) so that import → export loses nothing.
+pub mod builder;
+
 use crate::pb;
 use crate::tensor::{DataType, Tensor};
 use std::collections::HashMap;

@@ -1,0 +1,118 @@
+//! What a fine-tune is asked to do: the regularizers and their strength, the layers they act on,
+//! the loss, the optimizer and the run (epochs, batches, engine, seed). Checked once by
+//! [`FinetuneConfig::validate`] before any work.
+use crate::engine::{EngineKind, EngineOptions};
+use crate::error::{Error, Result};
+use crate::train::step::{Baseline, BeanVariant, LossKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gamma {
+    /// γ = 1/std(W) of each layer's starting weights.
+    Auto,
+    Fixed(f64),
+}
+
+/// Which layers get the regularizers. A layer's regularizer acts on its input neurons, so
+/// `Hidden` (every layer but the first) shapes exactly the neurons that pruning removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerSelection {
+    Hidden,
+    All,
+    List(Vec<usize>),
+}
+
+impl LayerSelection {
+    pub(crate) fn contains(&self, layer: usize) -> bool {
+        match self {
+            LayerSelection::Hidden => layer > 0,
+            LayerSelection::All => true,
+            LayerSelection::List(v) => v.contains(&layer),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+#[derive(Debug, Clone)]
+pub struct FinetuneConfig {
+    pub bean: Option<BeanVariant>,
+    pub alpha: f64,
+    pub gamma: Gamma,
+    pub layers: LayerSelection,
+    pub baseline: Option<(Baseline, f64)>,
+    /// None: cross-entropy for class labels or a teacher, MSE for float targets.
+    pub loss: Option<LossKind>,
+    /// Distil from the original model's outputs even when the data has labels.
+    pub teacher: bool,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub optimizer: OptimizerKind,
+    pub momentum: f64,
+    pub engine: EngineKind,
+    pub engine_opts: EngineOptions,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+impl FinetuneConfig {
+    /// Refuses settings no run can use (every command that fine-tunes calls this first).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, need: &str| {
+            Error::Invalid(format!("{what} must be {need}, got {v}"))
+        };
+        if self.batch_size == 0 || self.epochs == 0 {
+            return Err(Error::Invalid(
+                "--epochs and --batch-size must be at least 1".into(),
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(bad("--lr", self.lr, "a positive number"));
+        }
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            return Err(bad("--alpha", self.alpha, "a non-negative number"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(bad("--momentum", self.momentum, "in [0, 1)"));
+        }
+        if let Gamma::Fixed(g) = self.gamma {
+            if !(g > 0.0 && g.is_finite()) {
+                return Err(bad("--gamma", g, "a positive number or auto"));
+            }
+        }
+        if let Some((_, w)) = self.baseline {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(bad("--reg-weight", w, "a non-negative number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            bean: Some(BeanVariant::One),
+            alpha: 0.05,
+            gamma: Gamma::Auto,
+            layers: LayerSelection::Hidden,
+            baseline: None,
+            loss: None,
+            teacher: false,
+            epochs: 5,
+            batch_size: 128,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            momentum: 0.9,
+            engine: EngineKind::Tract,
+            engine_opts: EngineOptions::default(),
+            seed: 0,
+            progress: false,
+        }
+    }
+}

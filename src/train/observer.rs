@@ -1,0 +1,24 @@
+//! What the training loop tells its caller: each finished epoch (with a checkpoint to keep), and
+//! the stages of a longer pipeline; and what the caller tells the loop: stop.
+use crate::error::Result;
+use crate::train::{Checkpoint, EpochMetrics};
+
+/// Called by the loop; the CLI implements it with files and Ctrl-C.
+pub trait Observer {
+    fn epoch_end(&mut self, metrics: &EpochMetrics, checkpoint: &Checkpoint) -> Result<()>;
+    fn interrupted(&self) -> bool;
+    /// A pipeline (compress) entering a stage, such as "search" or "validate".
+    fn stage(&mut self, _stage: &str) {}
+}
+
+/// An observer that reports nothing and never stops (short fine-tunes inside other commands).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn epoch_end(&mut self, _: &EpochMetrics, _: &Checkpoint) -> Result<()> {
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,165 @@
+//! BEAN (Gao, Ascoli & Zhao, arXiv 1909.13698) on one dense layer, with its gradients.
+//!
+//! For a layer with weight W [n, m] (row i: the outgoing weights of input neuron i) and the batch
+//! of activations H [B, n] that feed it:
+//!
+//! - connection strength Â = |tanh(γW)|;
+//! - co-connectivity M = ÂÂᵀ (BEAN-1: shared downstream neighbours) or M = (ÂÂᵀ)∘(ÂÂᵀ) (BEAN-2);
+//! - co-activation divergence D_ij = (1/B) Σ_b (h_bi − h_bj)² = s_i + s_j − 2G_ij, with
+//!   s_i = (1/B) Σ_b h_bi² and G = HᵀH / B;
+//! - R = (α/n²) Σ_ij M_ij D_ij.
+//!
+//! BEAN-1 never builds an n×n matrix: with c = Â(Âᵀ1) (= M1),
+//! Σ_ij M_ij D_ij = 2 sᵀc − (2/B)‖HÂ‖²_F, an O(B·n·m) evaluation (one more forward product).
+//! Gradients, with L = diag(M1) − M:
+//!
+//! - ∂R/∂H = (4α/(n²B)) · H L  (BEAN-1: H·diag(c) − (HÂ)Âᵀ)
+//! - ∂R/∂Â = (2α/n²) · DÂ for BEAN-1, DÂ = s(Âᵀ1)ᵀ + 1(Âᵀs)ᵀ − (2/B)Hᵀ(HÂ);
+//!   (4α/n²) · (C∘D)Â for BEAN-2 with C = ÂÂᵀ
+//! - ∂Â/∂W = γ · sign(W) · (1 − tanh²(γW))
+//!
+//! Activations are not detached: ∂R/∂H flows back into the layers below.
+use super::{Bean, BeanVariant};
+use crate::ir::builder::{GraphBuilder, Wire};
+
+/// The BEAN term of one layer and its gradients.
+pub struct BeanTerm {
+    pub value: Wire,
+    /// ∂R/∂W
+    pub d_w: Wire,
+    /// ∂R/∂H
+    pub d_h: Wire,
+}
+
+/// α/n², as k·α/n² (in this order of operations: the constants are those of the first
+/// implementation to the last bit).
+#[derive(Clone, Copy)]
+struct Scale {
+    alpha: f64,
+    n2: f64,
+}
+
+impl Scale {
+    fn times(self, k: f64) -> f64 {
+        k * self.alpha / self.n2
+    }
+}
+
+/// The pieces both variants share: Â, tanh(γW), s as [n] and as a column [n, 1].
+struct Strength {
+    a: Wire,
+    t: Wire,
+    s: Wire,
+    s_col: Wire,
+}
+
+/// BEAN on a layer with input activations `h` [B, n] and weight `w` [n, m].
+pub fn bean_term(
+    g: &mut GraphBuilder,
+    h: &Wire,
+    w: &Wire,
+    n: usize,
+    batch: &Wire,
+    bean: Bean,
+) -> BeanTerm {
+    let gw = g.mul_scalar(w, bean.gamma);
+    let t = g.op("Tanh", &[&gw], vec![]);
+    let a = g.op("Abs", &[&t], vec![]);
+    let h2 = g.square(h);
+    let s = g.reduce_mean(&h2, &[0], false); // s_i = mean_b h_bi², [n]
+    let axis1 = g.ints(&[1]);
+    let s_col = g.op("Unsqueeze", &[&s, &axis1], vec![]); // [n, 1]
+    let st = Strength { a, t, s, s_col };
+    let scale = Scale {
+        alpha: bean.alpha,
+        n2: (n * n) as f64,
+    };
+    let (value, d_a, d_h) = match bean.variant {
+        BeanVariant::One => bean_one(g, h, &st, batch, scale),
+        BeanVariant::Two => bean_two(g, h, &st, batch, scale),
+    };
+    // ∂Â/∂W = γ·sign(W)·(1 − tanh²(γW))
+    let sign = g.op("Sign", &[&st.t], vec![]);
+    let t2 = g.square(&st.t);
+    let one = g.scalar(1.0);
+    let sech2 = g.sub(&one, &t2);
+    let k = g.mul(&sign, &sech2);
+    let k = g.mul_scalar(&k, bean.gamma);
+    let d_w = g.mul(&d_a, &k);
+    BeanTerm { value, d_w, d_h }
+}
+
+/// (R, ∂R/∂Â, ∂R/∂H) of BEAN-1 in O(B·n·m).
+fn bean_one(
+    g: &mut GraphBuilder,
+    h: &Wire,
+    st: &Strength,
+    batch: &Wire,
+    scale: Scale,
+) -> (Wire, Wire, Wire) {
+    let a = &st.a;
+    // Σ M D = 2·sᵀÂ(Âᵀ1) − (2/B)‖HÂ‖²
+    let colsum = g.reduce_sum(a, &[0], true); // Âᵀ1 as [1, m]
+    let ac = g.mul(a, &colsum);
+    let c = g.reduce_sum(&ac, &[1], false); // M1 = Â(Âᵀ1), [n]
+    let sc_v = g.mul(&st.s, &c);
+    let sc = g.reduce_sum(&sc_v, &[], false);
+    let ha = g.matmul(h, a); // [B, m]
+    let ha2 = g.square(&ha);
+    let q = g.reduce_sum(&ha2, &[], false);
+    let qb = g.div(&q, batch);
+    let diff = g.sub(&sc, &qb);
+    let value = g.mul_scalar(&diff, scale.times(2.0));
+    // ∂R/∂H = 4α/(n²B)·(H·diag(M1) − HÂÂᵀ)
+    let hc = g.mul(h, &c);
+    let haa = g.gemm(&ha, a, false, true);
+    let lap = g.sub(&hc, &haa);
+    let lap_b = g.div(&lap, batch);
+    let d_h = g.mul_scalar(&lap_b, scale.times(4.0));
+    // ∂R/∂Â = 2α/n²·DÂ, DÂ = s(Âᵀ1)ᵀ + 1(Âᵀs)ᵀ − (2/B)Hᵀ(HÂ)
+    let outer = g.mul(&st.s_col, &colsum);
+    let as_ = g.mul(a, &st.s_col);
+    let ats = g.reduce_sum(&as_, &[0], true); // (Âᵀs)ᵀ as [1, m]
+    let hha = g.gemm(h, &ha, true, false);
+    let hha_b = g.div(&hha, batch);
+    let hha_2 = g.mul_scalar(&hha_b, 2.0);
+    let sum1 = g.add(&outer, &ats);
+    let da = g.sub(&sum1, &hha_2);
+    let d_a = g.mul_scalar(&da, scale.times(2.0));
+    (value, d_a, d_h)
+}
+
+/// (R, ∂R/∂Â, ∂R/∂H) of BEAN-2 with the n×n matrices.
+fn bean_two(
+    g: &mut GraphBuilder,
+    h: &Wire,
+    st: &Strength,
+    batch: &Wire,
+    scale: Scale,
+) -> (Wire, Wire, Wire) {
+    let a = &st.a;
+    let c = g.gemm(a, a, false, true); // C = ÂÂᵀ, [n, n]
+    let m = g.square(&c);
+    let gram = g.gemm(h, h, true, false);
+    let gram_b = g.div(&gram, batch);
+    let axis0 = g.ints(&[0]);
+    let s_row = g.op("Unsqueeze", &[&st.s, &axis0], vec![]); // [1, n]
+    let ss = g.add(&st.s_col, &s_row);
+    let g2 = g.mul_scalar(&gram_b, 2.0);
+    let d = g.sub(&ss, &g2); // D = s1ᵀ + 1sᵀ − 2G
+    let md = g.mul(&m, &d);
+    let sum = g.reduce_sum(&md, &[], false);
+    let value = g.mul_scalar(&sum, scale.times(1.0));
+    // ∂R/∂H = 4α/(n²B)·(H·diag(M1) − HM)
+    let m1 = g.reduce_sum(&m, &[1], false);
+    let hm1 = g.mul(h, &m1);
+    let hm = g.matmul(h, &m);
+    let lap = g.sub(&hm1, &hm);
+    let lap_b = g.div(&lap, batch);
+    let d_h = g.mul_scalar(&lap_b, scale.times(4.0));
+    // ∂R/∂Â = 4α/n²·(C∘D)Â
+    let cd = g.mul(&c, &d);
+    let cda = g.matmul(&cd, a);
+    let d_a = g.mul_scalar(&cda, scale.times(4.0));
+    (value, d_a, d_h)
+}
