@@ -3,6 +3,7 @@
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::ir::Model;
+use crate::progress::Progress;
 use crate::prune::{self, Allocation, PruneConfig, PruneReport, SearchReport};
 use crate::train::{self, FinetuneConfig, Observer};
 use crate::validate::{self, Validation};
@@ -69,103 +70,55 @@ fn stage(o: &train::Outcome, seconds: f64) -> StageFinetune {
     }
 }
 
-/// Runs the pipeline. `candidate_path` is where the result would be written (for file sizes, the
-/// candidate is measured from a temporary file in the same folder). Returns the candidate and
-/// the report; the caller writes the candidate only when `report.passed`.
-#[allow(clippy::too_many_arguments)]
+/// The model to compress, where it was read from, and the data of each stage.
+pub struct CompressInput<'a> {
+    pub model: &'a Model,
+    /// The model's file (its size is reported beside the candidate's).
+    pub model_path: &'a Path,
+    /// Fine-tuning, calibration and healing data.
+    pub train: &'a Dataset,
+    /// The search judges candidates on it.
+    pub val: &'a Dataset,
+    /// The gate.
+    pub test: &'a Dataset,
+    /// A folder on the output's file system, for the candidate's temporary copy.
+    pub candidate_dir: &'a Path,
+}
+
+/// The chosen cut among the searches.
+struct Chosen {
+    model: Model,
+    prune: PruneReport,
+    search: SearchReport,
+    source: Source,
+    allocation: Allocation,
+    params: usize,
+}
+
+/// Runs the pipeline. Returns the candidate and the report; the caller writes the candidate
+/// only when `report.passed`.
 pub fn compress(
-    model: &Model,
-    model_path: &Path,
-    train_set: &Dataset,
-    val: &Dataset,
-    test: &Dataset,
-    candidate_dir: &Path,
+    input: &CompressInput,
     cfg: &CompressConfig,
     observer: &mut dyn Observer,
 ) -> Result<(Model, CompressReport)> {
     let started = std::time::Instant::now();
-    let t = std::time::Instant::now();
-    let tuned = train::finetune(model, train_set, Some(val), &cfg.finetune, None, observer)?;
+    let tuned = train::finetune(
+        input.model,
+        input.train,
+        Some(input.val),
+        &cfg.finetune,
+        None,
+        observer,
+    )?;
     tuned.stop.clone().into_result("the BEAN fine-tune")?;
-    let finetune = stage(&tuned, t.elapsed().as_secs_f64());
-
-    // Each candidate is healed before it is judged, and the budget is measured against the
-    // original model, not the fine-tuned one.
-    // Candidates run two at a time on the machine's cores: one thread each.
-    let heal_base = FinetuneConfig {
-        engine_opts: crate::engine::EngineOptions {
-            threads: 1,
-            ..cfg.finetune.engine_opts
-        },
-        ..cfg.finetune.clone()
-    };
-    let heal = |m: Model| train::heal(m, train_set, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    let finetune = stage(&tuned, started.elapsed().as_secs_f64());
     observer.stage("search");
     let t = std::time::Instant::now();
-    // Prune both the BEAN-tuned and the original model, sharing the cut uniformly and globally
-    // among layers, and keep the smallest model within budget: when BEAN's strength or one
-    // allocation does not suit a model, compress still finds what the others allow.
-    let mut best: Option<(Model, PruneReport, SearchReport, Source, Allocation, usize)> = None;
-    let mut first_error = None;
-    for (source, from) in [
-        (Source::BeanFinetuned, &tuned.model),
-        (Source::Original, model),
-    ] {
-        for allocation in [Allocation::Uniform, Allocation::Global] {
-            let prune_cfg = PruneConfig {
-                allocation,
-                ..cfg.prune.clone()
-            };
-            match prune::search(
-                from,
-                train_set,
-                val,
-                &prune_cfg,
-                cfg.search_budget,
-                tuned.initial_val_accuracy,
-                Some(&heal),
-            ) {
-                Ok((m, report, search)) => {
-                    let params = crate::inspect::report(&m)?.params_total;
-                    let smaller = best.as_ref().is_none_or(|b| {
-                        params < b.5
-                            || (params == b.5 && search.chosen_accuracy > b.2.chosen_accuracy)
-                    });
-                    if smaller {
-                        best = Some((m, report, search, source, allocation, params));
-                    }
-                }
-                Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-    }
-    let Some((candidate, prune_report, search, source, allocation, _)) = best else {
-        return Err(first_error.expect("four searches ran"));
-    };
-    let heal_seconds = t.elapsed().as_secs_f64();
-
-    let tmp = tempfile::Builder::new()
-        .suffix(".onnx")
-        .tempdir_in(candidate_dir)
-        .map_err(|e| crate::Error::io(candidate_dir, e))?;
+    let chosen = search_all(input, cfg, &tuned, observer.progress())?;
+    let search_seconds = t.elapsed().as_secs_f64();
     observer.stage("validate");
-    let tmp_path = tmp.path().join("candidate.onnx");
-    let written = crate::onnx::save(&candidate, &tmp_path, &Default::default())?;
-    let validation = validate::validate(
-        validate::Subject {
-            model,
-            file_bytes: validate::file_bytes(model, model_path),
-        },
-        validate::Subject {
-            model: &candidate,
-            file_bytes: validate::written_bytes(&written),
-        },
-        test,
-        Some(cfg.max_accuracy_drop),
-    )?;
+    let validation = validate_candidate(input, cfg, &chosen.model)?;
     let passed = validation.passed;
     let reason = (!passed).then(|| {
         format!(
@@ -176,20 +129,114 @@ pub fn compress(
             cfg.max_accuracy_drop
         )
     });
-    Ok((
-        candidate,
-        CompressReport {
-            finetune,
-            source,
-            allocation,
-            prune: prune_report,
-            search,
-            heal_epochs: cfg.heal_epochs,
-            search_seconds: heal_seconds,
-            validation,
-            passed,
-            reason,
-            seconds: started.elapsed().as_secs_f64(),
+    let report = CompressReport {
+        finetune,
+        source: chosen.source,
+        allocation: chosen.allocation,
+        prune: chosen.prune,
+        search: chosen.search,
+        heal_epochs: cfg.heal_epochs,
+        search_seconds,
+        validation,
+        passed,
+        reason,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((chosen.model, report))
+}
+
+/// Searches the BEAN-tuned and the original model, each with the cut shared uniformly and
+/// globally among layers, and keeps the smallest model within the search budget (the more
+/// accurate on a tie): when BEAN's strength or one allocation does not suit a model, compress
+/// still finds what the others allow. Each candidate is healed before it is judged, and the
+/// budget is measured against the original model, not the fine-tuned one.
+fn search_all(
+    input: &CompressInput,
+    cfg: &CompressConfig,
+    tuned: &train::Outcome,
+    progress: &dyn Progress,
+) -> Result<Chosen> {
+    // Candidates run two at a time on the machine's cores: one thread each.
+    let heal_base = FinetuneConfig {
+        engine_opts: crate::engine::EngineOptions {
+            threads: 1,
+            ..cfg.finetune.engine_opts
         },
-    ))
+        ..cfg.finetune.clone()
+    };
+    let heal = |m: Model| train::heal(m, input.train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    let mut best: Option<Chosen> = None;
+    let mut first_error = None;
+    for (source, from) in [
+        (Source::BeanFinetuned, &tuned.model),
+        (Source::Original, input.model),
+    ] {
+        for allocation in [Allocation::Uniform, Allocation::Global] {
+            let prune_cfg = PruneConfig {
+                allocation,
+                ..cfg.prune.clone()
+            };
+            let spec = prune::Search {
+                calib: input.train,
+                val: input.val,
+                cfg: &prune_cfg,
+                max_drop_points: cfg.search_budget,
+                baseline: tuned.initial_val_accuracy,
+                post: Some(&heal),
+                progress,
+            };
+            match prune::search(from, &spec) {
+                Ok((model, prune, search)) => {
+                    let params = crate::inspect::report(&model)?.params_total;
+                    let better = best.as_ref().is_none_or(|b| {
+                        params < b.params
+                            || (params == b.params
+                                && search.chosen_accuracy > b.search.chosen_accuracy)
+                    });
+                    if better {
+                        best = Some(Chosen {
+                            model,
+                            prune,
+                            search,
+                            source,
+                            allocation,
+                            params,
+                        });
+                    }
+                }
+                Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    best.ok_or_else(|| first_error.expect("four searches ran"))
+}
+
+/// Writes the candidate to a temporary folder beside the output (so its file sizes are real)
+/// and validates it against the original on the test data.
+fn validate_candidate(
+    input: &CompressInput,
+    cfg: &CompressConfig,
+    candidate: &Model,
+) -> Result<Validation> {
+    let tmp = tempfile::Builder::new()
+        .suffix(".onnx")
+        .tempdir_in(input.candidate_dir)
+        .map_err(|e| crate::Error::io(input.candidate_dir, e))?;
+    let tmp_path = tmp.path().join("candidate.onnx");
+    let written = crate::onnx::save(candidate, &tmp_path, &Default::default())?;
+    validate::validate(
+        validate::Subject {
+            model: input.model,
+            file_bytes: validate::file_bytes(input.model, input.model_path),
+        },
+        validate::Subject {
+            model: candidate,
+            file_bytes: validate::written_bytes(&written),
+        },
+        input.test,
+        Some(cfg.max_accuracy_drop),
+    )
 }

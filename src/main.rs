@@ -45,11 +45,11 @@ enum Command {
     /// Fine-tune the dense layers with BEAN (or a baseline regularizer) and write the model.
     Finetune(Box<cli::finetune::FinetuneArgs>),
     /// Show each hidden layer's neuron assemblies, their modularity, and a picture of them.
-    Assemblies(Box<cli::prune::AssembliesArgs>),
+    Assemblies(Box<cli::assemblies::AssembliesArgs>),
     /// Remove and merge hidden neurons along assemblies and write the smaller model.
     Prune(Box<cli::prune::PruneArgs>),
     /// Compare a candidate with the original: accuracy, agreement, size, latency; gate with exit 3.
-    Validate(Box<cli::prune::ValidateArgs>),
+    Validate(Box<cli::validate::ValidateArgs>),
     /// Fine-tune with BEAN, prune within an accuracy budget, heal, validate: one CI step.
     Compress(Box<cli::compress::CompressArgs>),
 }
@@ -109,7 +109,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let m = load_model(&model)?;
             let ds = Dataset::load(&data.data, &data.keys(), true)?;
-            let (engine, opts) = engine.resolve()?;
+            let (engine, opts) = engine.resolve();
             let r = eval::evaluate(&m, &ds, engine, &opts)
                 .with_context(|| format!("cannot evaluate {}", model.display()))?;
             if json {
@@ -122,9 +122,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Finetune(args) => return cli::finetune::run(*args),
-        Command::Assemblies(args) => return cli::prune::run_assemblies(*args),
-        Command::Prune(args) => return cli::prune::run_prune(*args),
-        Command::Validate(args) => return cli::prune::run_validate(*args),
+        Command::Assemblies(args) => return cli::assemblies::run(*args),
+        Command::Prune(args) => return cli::prune::run(*args),
+        Command::Validate(args) => return cli::validate::run(*args),
         Command::Compress(args) => return cli::compress::run(*args),
     }
     Ok(ExitCode::SUCCESS)

@@ -232,7 +232,7 @@ pub fn validate(
     if let Some(p) = max_drop {
         if !(p >= 0.0 && p.is_finite()) {
             return Err(Error::Invalid(format!(
-                "--max-accuracy-drop must be a non-negative number of points, got {p}"
+                "the accuracy budget must be a non-negative number of points, got {p}"
             )));
         }
     }

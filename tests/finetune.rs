@@ -518,10 +518,10 @@ fn refuses_data(data: &Path, args: &[&str], code: i32, needle: &str) {
 fn bad_options_and_data_are_refused_without_output() {
     refuses(&["--bean", "3"], 2, "invalid value");
     refuses(&["--optimizer", "rmsprop"], 2, "invalid value");
-    refuses(&["--gamma=-1"], 1, "--gamma");
-    refuses(&["--layers", "1,x"], 1, "--layers");
+    refuses(&["--gamma=-1"], 2, "--gamma");
+    refuses(&["--layers", "1,x"], 2, "--layers");
     refuses(&["--layers", "7"], 1, "layer 7 does not exist");
-    refuses(&["--lr", "0"], 1, "--lr");
+    refuses(&["--lr", "0"], 2, "--lr");
     refuses(&["--device", "cuda", "--engine", "tract"], 1, "CPU only");
     refuses(&["--engine", "ort", "--device", "cuda:0"], 1, "CUDA");
 

@@ -576,8 +576,8 @@ fn cases(d: &Path) -> Vec<Case> {
     ));
     v.push(case(
         "compress --search-budget -5",
-        1,
-        "--search-budget must be a non-negative",
+        2,
+        "--search-budget",
         &[
             &"compress",
             &legacy,

@@ -1,13 +1,14 @@
 //! `compress`: the one-command CI step (fine-tune with BEAN → prune within the budget → heal →
 //! validate), writing the model only when the gate passes.
-use super::prune::prune_config;
-use super::{check_outputs, load_model, DataArgs, EngineArgs};
-use anyhow::{bail, Context, Result};
+use super::prune::CutArgs;
+use super::{check_outputs, load_model, parse, Bars, DataArgs, EngineArgs};
+use anyhow::{Context, Result};
 use bean_onnx::compress::{self, CompressConfig};
 use bean_onnx::data::Dataset;
 use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
-use bean_onnx::prune::{Allocation, Method};
+use bean_onnx::progress::Progress;
+use bean_onnx::prune::PruneConfig;
 use bean_onnx::train::step::BeanVariant;
 use bean_onnx::train::{
     Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
@@ -36,45 +37,38 @@ pub struct CompressArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Accuracy budget in points against the original model.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse::non_negative)]
     pub max_accuracy_drop: f64,
     /// Budget of the search on the validation data (default: a quarter of --max-accuracy-drop: a
     /// margin for the noise between the validation data and the gate's data).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::non_negative)]
     pub search_budget: Option<f64>,
     /// Write the full report (stages, search, validation, why the gate failed) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// BEAN variant for the fine-tune: 1 or 2.
-    #[arg(long, default_value = "1", value_parser = ["1", "2"])]
-    pub bean: String,
+    #[arg(long, default_value = "1")]
+    pub bean: BeanVariant,
     /// BEAN strength α.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = parse::non_negative)]
     pub alpha: f64,
     /// BEAN fine-tuning epochs.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Learning rate of the BEAN fine-tune.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = parse::positive)]
     pub lr: f64,
     /// Rows per training step (1 to 1048576).
-    #[arg(long, default_value_t = 128, value_parser = super::count_in(1, 1 << 20))]
+    #[arg(long, default_value_t = 128, value_parser = parse::count_in(1, 1 << 20))]
     pub batch_size: usize,
     /// Plain fine-tuning epochs after pruning.
     #[arg(long, default_value_t = 2)]
     pub heal_epochs: usize,
     /// Learning rate of the healing fine-tune.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = parse::positive)]
     pub heal_lr: f64,
-    /// Keep widths that are multiples of K.
-    #[arg(long, default_value_t = 1, value_parser = super::count_in(1, 4096))]
-    pub round_to: usize,
-    /// Also drop constant or unused input features behind a Gather.
-    #[arg(long)]
-    pub inputs: bool,
-    /// Calibration rows for pruning (2 to 10000000).
-    #[arg(long, default_value_t = 10_000, value_parser = super::count_in(2, 10_000_000))]
-    pub calib_rows: usize,
+    #[command(flatten)]
+    pub cut: CutArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Seed of the batch shuffling.
@@ -85,10 +79,12 @@ pub struct CompressArgs {
     pub json: bool,
 }
 
-/// Prints epoch lines of compress's fine-tune and writes no checkpoints.
+/// Prints epoch lines of compress's fine-tune and its stages, draws its bars, and writes no
+/// checkpoints.
 pub struct QuietObserver {
     pub label: &'static str,
     pub quiet: bool,
+    pub bars: Bars,
 }
 
 impl Observer for QuietObserver {
@@ -100,6 +96,9 @@ impl Observer for QuietObserver {
     }
     fn interrupted(&self) -> bool {
         false
+    }
+    fn progress(&self) -> &dyn Progress {
+        &self.bars
     }
     fn stage(&mut self, stage: &str) {
         if !self.quiet {
@@ -120,26 +119,10 @@ fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A number of accuracy points: finite and not negative.
-fn check_points(flag: &str, v: f64) -> Result<()> {
-    if !(v >= 0.0 && v.is_finite()) {
-        bail!("{flag} must be a non-negative number of points, got {v}");
-    }
-    Ok(())
-}
-
 fn config(args: &CompressArgs) -> Result<CompressConfig> {
-    check_points("--max-accuracy-drop", args.max_accuracy_drop)?;
-    if let Some(b) = args.search_budget {
-        check_points("--search-budget", b)?;
-    }
-    let (engine, engine_opts) = args.engine.resolve()?;
+    let (engine, engine_opts) = args.engine.resolve();
     let finetune = FinetuneConfig {
-        bean: Some(if args.bean == "2" {
-            BeanVariant::Two
-        } else {
-            BeanVariant::One
-        }),
+        bean: Some(args.bean),
         alpha: args.alpha,
         gamma: Gamma::Auto,
         layers: LayerSelection::Hidden,
@@ -150,21 +133,15 @@ fn config(args: &CompressArgs) -> Result<CompressConfig> {
         engine,
         engine_opts,
         seed: args.seed,
-        progress: !args.json,
         ..Default::default()
     };
     finetune.validate()?;
-    let prune = prune_config(
-        0.0,
-        args.round_to,
-        Method::Assembly,
-        false,
-        args.inputs,
-        args.calib_rows,
-        &args.engine,
-        !args.json,
-        Allocation::Uniform, // compress tries both allocations
-    )?;
+    // compress tries both allocations itself.
+    let prune = args.cut.apply(PruneConfig {
+        engine,
+        engine_opts,
+        ..Default::default()
+    });
     Ok(CompressConfig {
         finetune,
         prune,
@@ -212,22 +189,22 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
             cfg.finetune.engine_opts.device
         );
     }
-    let outcome = data_sets(&args).and_then(|(train_set, val, test)| {
+    let outcome = data_sets(&args).and_then(|(train, val, test)| {
         let mut obs = QuietObserver {
             label: "fine-tune",
             quiet: args.json,
+            bars: Bars::new(!args.json),
         };
         let dir = bean_onnx::fsutil::folder(&args.output);
-        compress::compress(
-            &model,
-            &args.model,
-            &train_set,
-            &val,
-            &test,
-            &dir,
-            &cfg,
-            &mut obs,
-        )
+        let input = compress::CompressInput {
+            model: &model,
+            model_path: &args.model,
+            train: &train,
+            val: &val,
+            test: &test,
+            candidate_dir: &dir,
+        };
+        compress::compress(&input, &cfg, &mut obs)
     });
     let (candidate, mut report) = match outcome {
         Ok(r) => r,

@@ -1,11 +1,12 @@
 //! `bean-onnx finetune`: flags → FinetuneConfig, files (metrics, checkpoints, output), Ctrl-C.
-use super::{check_outputs, load_model, DataArgs, EngineArgs};
+use super::{check_outputs, load_model, parse, Bars, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
 use bean_onnx::fsutil::OutputLock;
 use bean_onnx::onnx::{self, SaveOptions};
+use bean_onnx::progress::Progress;
 use bean_onnx::train::checkpoint;
-use bean_onnx::train::step::{Baseline, BeanVariant, LossKind};
+use bean_onnx::train::step::Baseline;
 use bean_onnx::train::{
     self, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
     StopReason,
@@ -29,26 +30,27 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub val: Option<PathBuf>,
     /// BEAN variant: 1 (shared neighbours, O(B·n·m)), 2 (4-cycles, O(n²)), or off.
-    #[arg(long, default_value = "1", value_parser = ["1", "2", "off"])]
-    pub bean: String,
+    #[arg(long, default_value = "1", value_parser = parse::bean_or_off)]
+    pub bean: parse::BeanOrOff,
     /// BEAN strength α.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = parse::non_negative)]
     pub alpha: f64,
-    /// Â = |tanh(γW)|: a number, or auto (γ = 1/std(W) per layer).
+    /// Â = |tanh(γW)|: a positive number, or auto (γ = 1/std(W) per layer).
     #[arg(long, default_value = "auto")]
-    pub gamma: String,
+    pub gamma: Gamma,
     /// Layers to regularize: hidden (all but the first), all, or indices like 1,2.
     #[arg(long, default_value = "hidden")]
-    pub layers: String,
-    /// Baseline regularizer on each neuron's outgoing weights (with --reg-weight).
-    #[arg(long, value_enum)]
+    pub layers: LayerSelection,
+    /// Baseline regularizer on each neuron's outgoing weights: l1, l2 or group-lasso (with
+    /// --reg-weight).
+    #[arg(long)]
     pub reg: Option<Baseline>,
     /// Weight of --reg.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = parse::non_negative)]
     pub reg_weight: f64,
     /// Task loss: auto (cross-entropy for labels or --teacher, MSE for float targets), ce or mse.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "ce", "mse"])]
-    pub loss: String,
+    #[arg(long, default_value = "auto", value_parser = parse::loss_or_auto)]
+    pub loss: parse::LossOrAuto,
     /// Distil from the original model's outputs instead of the labels (automatic without labels).
     #[arg(long)]
     pub teacher: bool,
@@ -56,16 +58,16 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
     /// Rows per step (1 to 1048576).
-    #[arg(long, default_value_t = 128, value_parser = super::count_in(1, 1 << 20))]
+    #[arg(long, default_value_t = 128, value_parser = parse::count_in(1, 1 << 20))]
     pub batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = parse::positive)]
     pub lr: f64,
-    /// Optimizer (PyTorch's update rules).
-    #[arg(long, value_enum, default_value = "adam")]
+    /// Optimizer, with PyTorch's update rules: adam or sgd.
+    #[arg(long, default_value = "adam")]
     pub optimizer: OptimizerKind,
-    /// Momentum for --optimizer sgd.
-    #[arg(long, default_value_t = 0.9)]
+    /// Momentum for --optimizer sgd, in [0, 1).
+    #[arg(long, default_value_t = 0.9, value_parser = parse::fraction)]
     pub momentum: f64,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -84,45 +86,15 @@ pub struct FinetuneArgs {
 }
 
 impl FinetuneArgs {
-    pub fn config(&self) -> Result<FinetuneConfig> {
-        let bean = match self.bean.as_str() {
-            "1" => Some(BeanVariant::One),
-            "2" => Some(BeanVariant::Two),
-            _ => None,
-        };
-        let gamma = match self.gamma.as_str() {
-            "auto" => Gamma::Auto,
-            g => match g.parse::<f64>() {
-                Ok(v) if v > 0.0 && v.is_finite() => Gamma::Fixed(v),
-                _ => bail!("--gamma must be a positive number or auto, got '{g}'"),
-            },
-        };
-        let layers = match self.layers.as_str() {
-            "hidden" => LayerSelection::Hidden,
-            "all" => LayerSelection::All,
-            list => LayerSelection::List(
-                list.split(',')
-                    .map(|s| s.trim().parse::<usize>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "--layers must be hidden, all or indices like 1,2; got '{list}'"
-                        )
-                    })?,
-            ),
-        };
-        let (engine, engine_opts) = self.engine.resolve()?;
-        let cfg = FinetuneConfig {
-            bean,
+    pub fn config(&self) -> FinetuneConfig {
+        let (engine, engine_opts) = self.engine.resolve();
+        FinetuneConfig {
+            bean: self.bean.0,
             alpha: self.alpha,
-            gamma,
-            layers,
+            gamma: self.gamma,
+            layers: self.layers.clone(),
             baseline: self.reg.map(|r| (r, self.reg_weight)),
-            loss: match self.loss.as_str() {
-                "ce" => Some(LossKind::CrossEntropy),
-                "mse" => Some(LossKind::Mse),
-                _ => None,
-            },
+            loss: self.loss.0,
             teacher: self.teacher,
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -132,19 +104,17 @@ impl FinetuneArgs {
             engine,
             engine_opts,
             seed: self.seed,
-            progress: !self.json,
-        };
-        cfg.validate()?;
-        Ok(cfg)
+        }
     }
 }
 
-/// Metrics lines, checkpoints and epoch lines for the training loop.
+/// Metrics lines, checkpoints, epoch lines and bars for the training loop.
 struct CliObserver {
     metrics: Option<std::fs::File>,
     checkpoint_base: PathBuf,
     quiet: bool,
     epochs: usize,
+    bars: Bars,
 }
 
 impl Observer for CliObserver {
@@ -164,10 +134,15 @@ impl Observer for CliObserver {
     fn interrupted(&self) -> bool {
         false
     }
+
+    fn progress(&self) -> &dyn Progress {
+        &self.bars
+    }
 }
 
 pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
-    let cfg = args.config()?;
+    let cfg = args.config();
+    cfg.validate()?;
     let model = load_model(&args.model)?;
     let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let (ck_json, ck_npz) = checkpoint::paths(&checkpoint_base);
@@ -219,6 +194,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         checkpoint_base: checkpoint_base.clone(),
         quiet: args.json,
         epochs: cfg.epochs,
+        bars: Bars::new(!args.json),
     };
     let outcome = train::finetune(&model, &train, val.as_ref(), &cfg, resume, &mut observer)
         .with_context(|| format!("cannot fine-tune {}", args.model.display()))?;

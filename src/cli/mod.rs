@@ -1,9 +1,15 @@
 //! Command implementations behind `main`: clap structs are turned into validated library configs.
+pub mod assemblies;
+mod bars;
 pub mod compress;
 pub mod finetune;
+mod parse;
 pub mod prune;
+pub mod validate;
 
-use anyhow::{bail, Context, Result};
+pub use bars::Bars;
+
+use anyhow::{Context, Result};
 use bean_onnx::data::DataKeys;
 use bean_onnx::engine::{ort_engine, Device, EngineKind, EngineOptions};
 use bean_onnx::fsutil::{Output, OutputLock};
@@ -52,68 +58,36 @@ pub struct EngineArgs {
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Intra-op threads (0: the engine decides; at most 4 × the CPU cores).
-    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
+    #[arg(long, default_value_t = 0, value_parser = parse::threads)]
     pub threads: usize,
 }
 
 impl EngineArgs {
-    pub fn resolve(&self) -> Result<(EngineKind, EngineOptions)> {
-        resolve_engine(self.engine, self.device, self.threads)
+    /// The engine to use: auto is ort when its library loads (and always for a GPU device, which
+    /// only ort has), else tract, with a note saying why ort could not be used. The engines
+    /// themselves refuse a device they do not have.
+    pub fn resolve(&self) -> (EngineKind, EngineOptions) {
+        let kind = match self.engine {
+            EngineChoice::Ort => EngineKind::Ort,
+            EngineChoice::Tract => EngineKind::Tract,
+            EngineChoice::Auto if self.device != Device::Cpu => EngineKind::Ort,
+            EngineChoice::Auto => match ort_engine::check_available() {
+                Ok(()) => EngineKind::Ort,
+                Err(e) => {
+                    // A broken ONNX Runtime set-up must not hide behind the fallback: say why.
+                    eprintln!(
+                        "note: --engine auto runs tract because ONNX Runtime cannot be used: {e}"
+                    );
+                    EngineKind::Tract
+                }
+            },
+        };
+        let opts = EngineOptions {
+            threads: self.threads,
+            device: self.device,
+        };
+        (kind, opts)
     }
-}
-
-/// `--threads`: 0 (the engine decides) up to 4 × the cores; more only slows a run down, and a
-/// huge count makes ONNX Runtime spend minutes creating threads.
-pub fn parse_threads(s: &str) -> std::result::Result<usize, String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let max = 4 * cores;
-    match s.parse::<usize>() {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(format!(
-            "expected 0 (the engine decides) to {max} (4 × the {cores} cores), got '{s}'"
-        )),
-    }
-}
-
-/// A count flag in `min..=max` (batch sizes, calibration rows): clap reports anything else as a
-/// usage error naming the flag.
-pub fn count_in(
-    min: usize,
-    max: usize,
-) -> impl Fn(&str) -> std::result::Result<usize, String> + Clone {
-    move |s: &str| match s.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "expected a whole number from {min} to {max}, got '{s}'"
-        )),
-    }
-}
-
-pub fn resolve_engine(
-    choice: EngineChoice,
-    device: Device,
-    threads: usize,
-) -> Result<(EngineKind, EngineOptions)> {
-    let kind = match choice {
-        EngineChoice::Ort => EngineKind::Ort,
-        EngineChoice::Tract => EngineKind::Tract,
-        // A GPU request needs ort: auto must not quietly pick tract for it.
-        EngineChoice::Auto if device != Device::Cpu => EngineKind::Ort,
-        EngineChoice::Auto => match ort_engine::check_available() {
-            Ok(()) => EngineKind::Ort,
-            Err(e) => {
-                // A broken ONNX Runtime set-up must not hide behind the fallback: say why.
-                eprintln!(
-                    "note: --engine auto runs tract because ONNX Runtime cannot be used: {e}"
-                );
-                EngineKind::Tract
-            }
-        },
-    };
-    if kind == EngineKind::Tract && device != Device::Cpu {
-        bail!("the tract engine runs on the CPU only; --device {device} needs --engine ort");
-    }
-    Ok((kind, EngineOptions { threads, device }))
 }
 
 pub fn load_model(path: &Path) -> Result<Model> {

@@ -33,20 +33,13 @@ impl Value {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
     Tract,
     Ort,
 }
 
-impl EngineKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Tract => "tract",
-            EngineKind::Ort => "ort",
-        }
-    }
-}
+crate::names::named!(EngineKind, "engine", [Tract => "tract", Ort => "ort"]);
 
 /// Where ort runs a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

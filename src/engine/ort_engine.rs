@@ -59,7 +59,7 @@ pub fn find_library() -> Result<PathBuf> {
     Err(err(format!(
         "no ONNX Runtime library found: set ORT_DYLIB_PATH to libonnxruntime.so, or \
          `pip install onnxruntime` (CPU) / `onnxruntime-gpu` (CUDA) for `{python}`; \
-         or use --engine tract"
+         or use the tract engine"
     )))
 }
 

@@ -9,7 +9,7 @@
 //! σ_j (remove), σ_j·√(1−ρ_ij²) (merge), 0 (constant). Neurons go cheapest first.
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Activity-weighted scores, constant folding and (unless disabled) merging along assemblies.
@@ -17,6 +17,8 @@ pub enum Method {
     /// Smallest outgoing-weight norm first, no data, no compensation (the classic baseline).
     Magnitude,
 }
+
+crate::names::named!(Method, "pruning method", [Assembly => "assembly", Magnitude => "magnitude"]);
 
 /// Relative standard deviation under which a neuron counts as constant on the data.
 pub const CONSTANT_TOL: f64 = 1e-6;

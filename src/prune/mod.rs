@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval;
 use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, ValueType};
 use crate::mlp::{DenseLayer, DenseOp, MlpView};
+use crate::progress::Progress;
 use crate::tensor::{DataType, Storage, Tensor, TensorData};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
@@ -28,23 +29,23 @@ pub struct PruneConfig {
     pub inputs: bool,
     /// Calibration rows used (evenly spaced over the data).
     pub calib_rows: usize,
-    /// Show a progress bar while searching.
-    pub progress: bool,
     pub allocation: Allocation,
     pub engine: EngineKind,
     pub engine_opts: EngineOptions,
 }
 
 /// How a ratio of hidden neurons is shared among the hidden layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Allocation {
     /// The same fraction of every hidden layer.
     Uniform,
     /// The cheapest neurons of the whole chain, each cost relative to its layer's median cost
-    /// (needs data; `--method magnitude` always uses uniform).
+    /// (needs data; the magnitude method always shares uniformly).
     Global,
 }
+
+crate::names::named!(Allocation, "allocation", [Uniform => "uniform", Global => "global"]);
 
 impl Default for PruneConfig {
     fn default() -> Self {
@@ -55,7 +56,6 @@ impl Default for PruneConfig {
             merge: true,
             inputs: false,
             calib_rows: 10_000,
-            progress: false,
             allocation: Allocation::Uniform,
             engine: EngineKind::Tract,
             engine_opts: EngineOptions::default(),
@@ -169,7 +169,7 @@ fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
 pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model, PruneReport)> {
     if !(0.0..1.0).contains(&cfg.ratio) {
         return Err(Error::Invalid(format!(
-            "--ratio must be in [0, 1), got {}",
+            "the pruning ratio must be in [0, 1), got {}",
             cfg.ratio
         )));
     }
@@ -331,7 +331,7 @@ fn prune_inputs(m: &mut Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Inp
     let first = view.layers[0].clone();
     if let DenseOp::Gemm { trans_a: true, .. } = first.op {
         return Err(Error::Invalid(
-            "--inputs does not support a first Gemm with transA=1".into(),
+            "dropping input features does not support a first Gemm with transA=1".into(),
         ));
     }
     let x = crate::train::data_prep::chain_features(m, &view, calib, cfg.engine, &cfg.engine_opts)?;
@@ -444,109 +444,139 @@ pub struct SearchReport {
 /// Applied to every pruned candidate before it is evaluated (healing), or nothing.
 pub type PostProcess<'a> = &'a (dyn Fn(Model) -> Result<Model> + Sync);
 
-/// The largest uniform ratio whose pruned (and `post`-processed) model stays within
-/// `max_drop_points` accuracy points of `baseline` (default: `model`'s own accuracy) on `val`: a
-/// 5% grid, then 1% steps above the best, candidates evaluated in parallel.
-pub fn search(
-    model: &Model,
-    calib: &Dataset,
-    val: &Dataset,
-    cfg: &PruneConfig,
-    max_drop_points: f64,
-    baseline: Option<f64>,
-    post: Option<PostProcess>,
-) -> Result<(Model, PruneReport, SearchReport)> {
-    if !(max_drop_points >= 0.0 && max_drop_points.is_finite()) {
+/// What a search for the largest cut within an accuracy budget works with.
+pub struct Search<'a> {
+    /// Activations are measured on it.
+    pub calib: &'a Dataset,
+    /// Candidates are judged on it (labelled).
+    pub val: &'a Dataset,
+    /// How each candidate is cut (its `ratio` is what the search varies).
+    pub cfg: &'a PruneConfig,
+    /// Accuracy points a candidate may lose against the baseline on `val`.
+    pub max_drop_points: f64,
+    /// The accuracy to measure against (None: the model's own on `val`).
+    pub baseline: Option<f64>,
+    /// Applied to every candidate before it is judged (healing), or nothing.
+    pub post: Option<PostProcess<'a>>,
+    pub progress: &'a dyn Progress,
+}
+
+/// A pruned, post-processed and evaluated candidate.
+struct Evaluated {
+    candidate: Candidate,
+    model: Model,
+    report: PruneReport,
+}
+
+impl Evaluated {
+    /// A candidate whose widths round back to the original is no cut at all.
+    fn cuts(&self) -> bool {
+        let r = &self.report;
+        r.hidden_after < r.hidden_before || r.inputs.as_ref().is_some_and(|i| i.after < i.before)
+    }
+}
+
+/// The largest uniform ratio whose pruned (and post-processed) model stays within the budget:
+/// a 5% grid, then 1% steps above the best, candidates evaluated in parallel.
+pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchReport)> {
+    if !(s.max_drop_points >= 0.0 && s.max_drop_points.is_finite()) {
         return Err(Error::Invalid(format!(
-            "--max-accuracy-drop must be a non-negative number of points, got {max_drop_points}"
+            "the accuracy budget must be a non-negative number of points, got {}",
+            s.max_drop_points
         )));
     }
-    let baseline = match baseline {
+    let baseline = match s.baseline {
         Some(b) => b,
-        None => eval::evaluate(model, val, cfg.engine, &cfg.engine_opts)?.accuracy,
+        None => eval::evaluate(model, s.val, s.cfg.engine, &s.cfg.engine_opts)?.accuracy,
     };
-    let within = |acc: f64| (baseline - acc) * 100.0 <= max_drop_points + 1e-9;
-    // A candidate whose widths round back to the original is no cut at all.
-    let cuts = |r: &PruneReport| {
-        r.hidden_after < r.hidden_before || r.inputs.as_ref().is_some_and(|i| i.after < i.before)
+    let within = |e: &Evaluated| {
+        (baseline - e.candidate.accuracy) * 100.0 <= s.max_drop_points + 1e-9 && e.cuts()
     };
-    let bar = if cfg.progress {
-        let b = indicatif::ProgressBar::new(23);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "pruning candidates [{bar:30}] {pos}/{len} ({elapsed})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let evaluate = |ratios: Vec<f64>| -> Result<Vec<(Candidate, Model, PruneReport)>> {
-        ratios
-            .into_par_iter()
-            .map(|ratio| {
-                crate::interrupt::check()?;
-                let c = PruneConfig {
-                    ratio,
-                    ..cfg.clone()
-                };
-                let (m, report) = prune(model, calib, &c)?;
-                let m = match post {
-                    Some(f) => f(m)?,
-                    None => m,
-                };
-                let accuracy = eval::evaluate(&m, val, cfg.engine, &cfg.engine_opts)?.accuracy;
-                bar.inc(1);
-                Ok((Candidate { ratio, accuracy }, m, report))
-            })
-            .collect()
-    };
-    let mut results = evaluate((1..20).map(|i| i as f64 * 0.05).collect())?;
+    let grid: Vec<f64> = (1..20).map(|i| i as f64 * 0.05).collect();
+    let mut results = evaluate_ratios(model, s, "pruning candidates, 5% grid", grid)?;
     let best_grid = results
         .iter()
-        .filter(|(c, _, r)| within(c.accuracy) && cuts(r))
-        .map(|(c, _, _)| c.ratio)
+        .filter(|e| within(e))
+        .map(|e| e.candidate.ratio)
         .fold(0.0, f64::max);
     let fine: Vec<f64> = (1..5)
         .map(|i| best_grid + i as f64 * 0.01)
         .filter(|&r| r < 0.995)
         .collect();
-    results.extend(evaluate(fine)?);
-    bar.finish_and_clear();
-    results.sort_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio));
-    let candidates: Vec<Candidate> = results.iter().map(|(c, _, _)| c.clone()).collect();
-    // Ratios too small to remove a neuron give back the original: they are not candidates.
+    results.extend(evaluate_ratios(
+        model,
+        s,
+        "pruning candidates, 1% steps",
+        fine,
+    )?);
+    results.sort_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio));
+    let candidates: Vec<Candidate> = results.iter().map(|e| e.candidate.clone()).collect();
     let best_cut = results
         .iter()
-        .filter(|(_, _, r)| cuts(r))
-        .map(|(c, _, _)| c.accuracy)
+        .filter(|e| e.cuts())
+        .map(|e| e.candidate.accuracy)
         .fold(f64::NAN, f64::max);
-    let Some((best, m, report)) = results
+    let Some(best) = results
         .into_iter()
-        .filter(|(c, _, r)| within(c.accuracy) && cuts(r))
-        .max_by(|a, b| a.0.ratio.total_cmp(&b.0.ratio))
+        .filter(within)
+        .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
     else {
-        if best_cut.is_nan() {
-            return Err(Error::Invalid(
-                "no ratio from 5% to 95% removes a neuron: the hidden layers are too narrow".into(),
-            ));
-        }
-        return Err(Error::Invalid(format!(
-            "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: the most \
-             accurate pruned candidate reaches {best_cut:.4} (ratios 5% to 95% tried)"
-        )));
+        return Err(nothing_within(s.max_drop_points, baseline, best_cut));
     };
-    Ok((
-        m,
-        report,
-        SearchReport {
-            baseline_accuracy: baseline,
-            max_accuracy_drop: max_drop_points,
-            chosen_ratio: best.ratio,
-            chosen_accuracy: best.accuracy,
-            candidates,
-        },
+    let report = SearchReport {
+        baseline_accuracy: baseline,
+        max_accuracy_drop: s.max_drop_points,
+        chosen_ratio: best.candidate.ratio,
+        chosen_accuracy: best.candidate.accuracy,
+        candidates,
+    };
+    Ok((best.model, best.report, report))
+}
+
+/// Prunes, post-processes and evaluates `model` at each ratio, in parallel.
+fn evaluate_ratios(
+    model: &Model,
+    s: &Search,
+    label: &str,
+    ratios: Vec<f64>,
+) -> Result<Vec<Evaluated>> {
+    s.progress.begin(label, ratios.len() as u64);
+    let results = ratios
+        .into_par_iter()
+        .map(|ratio| {
+            crate::interrupt::check()?;
+            let cfg = PruneConfig {
+                ratio,
+                ..s.cfg.clone()
+            };
+            let (m, report) = prune(model, s.calib, &cfg)?;
+            let m = match s.post {
+                Some(f) => f(m)?,
+                None => m,
+            };
+            let accuracy = eval::evaluate(&m, s.val, cfg.engine, &cfg.engine_opts)?.accuracy;
+            s.progress
+                .advance(&format!("ratio {ratio:.2}: accuracy {accuracy:.4}"));
+            Ok(Evaluated {
+                candidate: Candidate { ratio, accuracy },
+                model: m,
+                report,
+            })
+        })
+        .collect();
+    s.progress.end();
+    results
+}
+
+/// Why no candidate was chosen: none cut anything, or none stayed within the budget.
+fn nothing_within(max_drop_points: f64, baseline: f64, best_cut: f64) -> Error {
+    if best_cut.is_nan() {
+        return Error::Invalid(
+            "no ratio from 5% to 95% removes a neuron: the hidden layers are too narrow".into(),
+        );
+    }
+    Error::Invalid(format!(
+        "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: the most \
+         accurate pruned candidate reaches {best_cut:.4} (ratios 5% to 95% tried)"
     ))
 }

@@ -22,6 +22,37 @@ pub enum LayerSelection {
     List(Vec<usize>),
 }
 
+impl std::str::FromStr for Gamma {
+    type Err = String;
+    /// `auto`, or a positive number.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Gamma::Auto),
+            g => match g.parse::<f64>() {
+                Ok(v) if v > 0.0 && v.is_finite() => Ok(Gamma::Fixed(v)),
+                _ => Err(format!("expected a positive number or auto, got '{g}'")),
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for LayerSelection {
+    type Err = String;
+    /// `hidden`, `all`, or dense-layer indices such as `1,2`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hidden" => Ok(LayerSelection::Hidden),
+            "all" => Ok(LayerSelection::All),
+            list => list
+                .split(',')
+                .map(|i| i.trim().parse::<usize>())
+                .collect::<std::result::Result<_, _>>()
+                .map(LayerSelection::List)
+                .map_err(|_| format!("expected hidden, all or indices like 1,2; got '{list}'")),
+        }
+    }
+}
+
 impl LayerSelection {
     pub(crate) fn contains(&self, layer: usize) -> bool {
         match self {
@@ -32,11 +63,13 @@ impl LayerSelection {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OptimizerKind {
     Adam,
     Sgd,
 }
+
+crate::names::named!(OptimizerKind, "optimizer", [Adam => "adam", Sgd => "sgd"]);
 
 #[derive(Debug, Clone)]
 pub struct FinetuneConfig {
@@ -57,37 +90,40 @@ pub struct FinetuneConfig {
     pub engine: EngineKind,
     pub engine_opts: EngineOptions,
     pub seed: u64,
-    pub progress: bool,
 }
 
 impl FinetuneConfig {
-    /// Refuses settings no run can use (every command that fine-tunes calls this first).
+    /// Refuses settings no run can use (every fine-tune checks this first).
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, v: f64, need: &str| {
             Error::Invalid(format!("{what} must be {need}, got {v}"))
         };
         if self.batch_size == 0 || self.epochs == 0 {
             return Err(Error::Invalid(
-                "--epochs and --batch-size must be at least 1".into(),
+                "the epochs and the batch size must be at least 1".into(),
             ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(bad("--lr", self.lr, "a positive number"));
+            return Err(bad("the learning rate", self.lr, "a positive number"));
         }
         if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            return Err(bad("--alpha", self.alpha, "a non-negative number"));
+            return Err(bad(
+                "the BEAN strength α",
+                self.alpha,
+                "a non-negative number",
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(bad("--momentum", self.momentum, "in [0, 1)"));
+            return Err(bad("the momentum", self.momentum, "in [0, 1)"));
         }
         if let Gamma::Fixed(g) = self.gamma {
             if !(g > 0.0 && g.is_finite()) {
-                return Err(bad("--gamma", g, "a positive number or auto"));
+                return Err(bad("γ", g, "a positive number"));
             }
         }
         if let Some((_, w)) = self.baseline {
             if !(w >= 0.0 && w.is_finite()) {
-                return Err(bad("--reg-weight", w, "a non-negative number"));
+                return Err(bad("the baseline weight", w, "a non-negative number"));
             }
         }
         Ok(())
@@ -112,7 +148,6 @@ impl Default for FinetuneConfig {
             engine: EngineKind::Tract,
             engine_opts: EngineOptions::default(),
             seed: 0,
-            progress: false,
         }
     }
 }

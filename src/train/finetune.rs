@@ -124,7 +124,6 @@ pub fn heal(
         baseline: None,
         epochs,
         lr,
-        progress: false,
         ..cfg.clone()
     };
     let o = finetune(&model, data, None, &heal_cfg, None, &mut Silent)?;
@@ -286,37 +285,25 @@ impl Run<'_> {
         let cfg = self.cfg;
         let rows = self.set.rows();
         for epoch in ck.epoch + 1..=cfg.epochs {
-            let bar = progress_bar(
-                cfg.progress,
-                rows.div_ceil(cfg.batch_size),
-                epoch,
-                cfg.epochs,
-            );
+            let progress = observer.progress();
+            let label = format!("epoch {epoch}/{}", cfg.epochs);
+            progress.begin(&label, rows.div_ceil(cfg.batch_size) as u64);
             let started = std::time::Instant::now();
             let order = self.set.shuffled(cfg.seed, epoch);
             let stop = || observer.interrupted() || crate::interrupt::requested().is_some();
             let mut show = |s: &crate::engine::StepScalars, n: usize| {
-                bar.set_message(format!(
-                    "loss {:.4}  bean {:.4}  acc {:.3}",
-                    s.task_loss,
-                    s.bean,
-                    s.correct as f64 / n as f64
-                ));
-                bar.inc(1);
+                let acc = s.correct as f64 / n as f64;
+                let status = format!("loss {:.4}  bean {:.4}  acc {acc:.3}", s.task_loss, s.bean);
+                progress.advance(&status);
             };
-            let sums = match trainer.epoch(self.set, &order, cfg.batch_size, &stop, &mut show)? {
+            let end = trainer.epoch(self.set, &order, cfg.batch_size, &stop, &mut show);
+            progress.end();
+            let sums = match end? {
                 EpochEnd::Completed(sums) => sums,
-                EpochEnd::Stopped => {
-                    bar.abandon();
-                    return Ok(StopReason::Interrupted);
-                }
-                EpochEnd::Diverged { step } => {
-                    bar.abandon();
-                    return Ok(StopReason::Diverged { epoch, step });
-                }
+                EpochEnd::Stopped => return Ok(StopReason::Interrupted),
+                EpochEnd::Diverged { step } => return Ok(StopReason::Diverged { epoch, step }),
             };
             let seconds = started.elapsed().as_secs_f64();
-            bar.finish_and_clear();
             ck.steps = trainer.steps();
             ck.state = trainer.state()?;
             let metrics = self.end_epoch(epoch, sums, seconds, ck)?;
@@ -363,20 +350,4 @@ impl Run<'_> {
         ck.history.push(metrics.clone());
         Ok(metrics)
     }
-}
-
-fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
-    if !enabled {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-    bar
 }

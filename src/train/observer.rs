@@ -1,14 +1,19 @@
 //! What the training loop tells its caller: each finished epoch (with a checkpoint to keep), and
 //! the stages of a longer pipeline; and what the caller tells the loop: stop.
 use crate::error::Result;
+use crate::progress::{NoProgress, Progress};
 use crate::train::{Checkpoint, EpochMetrics};
 
-/// Called by the loop; the CLI implements it with files and Ctrl-C.
+/// Called by the loop; the CLI implements it with files, bars and signals.
 pub trait Observer {
     fn epoch_end(&mut self, metrics: &EpochMetrics, checkpoint: &Checkpoint) -> Result<()>;
     fn interrupted(&self) -> bool;
     /// A pipeline (compress) entering a stage, such as "search" or "validate".
     fn stage(&mut self, _stage: &str) {}
+    /// Where the steps of each epoch (and a pipeline's pruning search) report progress.
+    fn progress(&self) -> &dyn Progress {
+        &NoProgress
+    }
 }
 
 /// An observer that reports nothing and never stops (short fine-tunes inside other commands).

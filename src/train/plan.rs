@@ -74,7 +74,7 @@ pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<
     if loss == LossKind::CrossEntropy && view.n_classes() < 2 {
         return Err(Error::Invalid(format!(
             "the dense chain ends in a single output (a binary sigmoid head such as scikit-learn's): \
-             fine-tuning needs a class-score head with at least 2 outputs, or --loss mse with float targets \
+             fine-tuning needs a class-score head with at least 2 outputs, or the MSE loss with float targets \
              (node '{}')",
             model.graph.nodes[view.layers.last().expect("a layer").nodes()[0]].label()
         )));

@@ -32,6 +32,8 @@ pub enum BeanVariant {
     Two,
 }
 
+crate::names::named!(BeanVariant, "BEAN variant", [One => "1", Two => "2"]);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bean {
     pub variant: BeanVariant,
@@ -41,12 +43,14 @@ pub struct Bean {
 }
 
 /// Baseline regularizers on each input neuron's outgoing weights (the rows of W).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Baseline {
     L1,
     L2,
     GroupLasso,
 }
+
+crate::names::named!(Baseline, "regularizer", [L1 => "l1", L2 => "l2", GroupLasso => "group-lasso"]);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerSpec {
@@ -60,13 +64,15 @@ pub struct LayerSpec {
     pub baseline: Option<(Baseline, f64)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossKind {
     /// Softmax cross-entropy against class probabilities (one-hot labels or a teacher).
     CrossEntropy,
     /// Mean squared error of the chain's output.
     Mse,
 }
+
+crate::names::named!(LossKind, "loss", [CrossEntropy => "ce", Mse => "mse"]);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Optimizer {
