@@ -29,19 +29,9 @@ pub fn co_connectivity(a: &Array2<f64>) -> Array2<f64> {
 /// Similarity from activity: positive part of the correlation of the columns of `h` [B, n].
 /// Constant neurons correlate with nothing.
 pub fn activity_similarity(h: ArrayView2<f32>) -> Array2<f64> {
-    let (b, n) = h.dim();
-    let h = h.mapv(f64::from);
-    let mean = h.mean_axis(Axis(0)).expect("rows");
-    let centred = &h - &mean.insert_axis(Axis(0));
-    let cov = centred.t().dot(&centred) / b.max(1) as f64;
-    let sd: Vec<f64> = (0..n).map(|i| cov[[i, i]].sqrt()).collect();
-    Array2::from_shape_fn((n, n), |(i, j)| {
-        if i == j || sd[i] < 1e-9 || sd[j] < 1e-9 {
-            0.0
-        } else {
-            (cov[[i, j]] / (sd[i] * sd[j])).max(0.0)
-        }
-    })
+    let mut s = crate::stats::ColumnStats::of(h).correlation(1e-9, |r| r.max(0.0));
+    s.diag_mut().fill(0.0);
+    s
 }
 
 /// Newman modularity of a partition of a weighted undirected graph (symmetric, zero diagonal).

@@ -96,6 +96,14 @@ impl Error {
             reason: reason.into(),
         }
     }
+    /// An error about a node, named by its label (its name, or its first output).
+    pub fn node(node: &crate::ir::Node, reason: impl Into<String>) -> Self {
+        Error::Node {
+            node: node.label().to_string(),
+            op: node.op_type.clone(),
+            reason: reason.into(),
+        }
+    }
     pub fn engine(engine: &str, reason: impl Into<String>) -> Self {
         Error::Engine {
             engine: engine.to_string(),

@@ -16,12 +16,17 @@ pub mod onnx;
 pub mod plot;
 pub mod progress;
 pub mod prune;
+pub mod runner;
+pub mod stats;
 pub mod tensor;
 pub mod train;
 pub mod validate;
 
-/// Types generated from `proto/onnx.proto`. Only `onnx` (import/export) reads or builds them.
+/// Types generated from `proto/onnx.proto`. Only `onnx` (import/export) reads or builds them;
+/// the rest of the crate holds them only as opaque remainders. Public (and hidden from the
+/// documentation) only so that tests can craft hostile files; not part of the API.
 #[allow(clippy::all, missing_docs)]
+#[doc(hidden)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }

@@ -364,15 +364,13 @@ impl MlpView {
             let b_transposed = matches!(lb.op, DenseOp::Gemm { trans_a: true, .. });
             if sole_reader && !graph.is_graph_output(&la.output) && !b_transposed {
                 if lb.n_in != la.n_out {
-                    let n = &graph.nodes[lb.nodes()[0]];
-                    return Err(Error::Node {
-                        node: n.label().into(),
-                        op: n.op_type.clone(),
-                        reason: format!(
+                    return Err(Error::node(
+                        &graph.nodes[lb.nodes()[0]],
+                        format!(
                             "reads {} features but the layer before it produces {}",
                             lb.n_in, la.n_out
                         ),
-                    });
+                    ));
                 }
                 next[a] = Some(b);
                 has_prev[b] = true;
@@ -443,40 +441,6 @@ enum Candidate {
     Layer(DenseLayer),
     Skipped(String),
     NotDense,
-}
-
-fn node_err(node: &Node, reason: impl Into<String>) -> Error {
-    Error::Node {
-        node: node.label().into(),
-        op: node.op_type.clone(),
-        reason: reason.into(),
-    }
-}
-
-fn int_attr(node: &Node, name: &str, default: i64) -> Result<i64> {
-    match node.attr(name) {
-        None => Ok(default),
-        Some(AttrValue::Int(v)) => Ok(*v),
-        Some(_) => Err(node_err(
-            node,
-            format!("attribute {name}: expected an integer"),
-        )),
-    }
-}
-
-fn float_attr(node: &Node, name: &str, default: f32) -> Result<f32> {
-    match node.attr(name) {
-        None => Ok(default),
-        Some(AttrValue::Float(v)) if v.is_finite() => Ok(*v),
-        Some(AttrValue::Float(v)) => Err(node_err(
-            node,
-            format!("attribute {name}: {v} is not finite"),
-        )),
-        Some(_) => Err(node_err(
-            node,
-            format!("attribute {name}: expected a float"),
-        )),
-    }
 }
 
 /// A 2-D f32 initializer used by this node alone: its dims.
@@ -553,18 +517,10 @@ fn match_dense(
     };
     let (op, layout, n_in, n_out, bias, pre) = match node.op_type.as_str() {
         "Gemm" => {
-            let trans_a = int_attr(node, "transA", 0)?;
-            let trans_b = int_attr(node, "transB", 0)?;
-            for (name, v) in [("transA", trans_a), ("transB", trans_b)] {
-                if v != 0 && v != 1 {
-                    return Err(node_err(
-                        node,
-                        format!("attribute {name}: expected 0 or 1, got {v}"),
-                    ));
-                }
-            }
-            let alpha = float_attr(node, "alpha", 1.0)?;
-            let beta = float_attr(node, "beta", 1.0)?;
+            let trans_a = node.flag_attr("transA", false)?;
+            let trans_b = node.flag_attr("transB", false)?;
+            let alpha = node.float_attr("alpha", 1.0)?;
+            let beta = node.float_attr("beta", 1.0)?;
             if graph.initializer(x).is_some() {
                 return skip("its data input is a constant".into());
             }
@@ -572,7 +528,7 @@ fn match_dense(
                 Ok(d) => d,
                 Err(e) => return skip(e),
             };
-            let (layout, n_in, n_out) = if trans_b == 1 {
+            let (layout, n_in, n_out) = if trans_b {
                 (Layout::OutIn, c, r)
             } else {
                 (Layout::InOut, r, c)
@@ -587,7 +543,7 @@ fn match_dense(
                 node: i,
                 alpha,
                 beta,
-                trans_a: trans_a == 1,
+                trans_a,
             };
             (op, layout, n_in, n_out, bias, out.clone())
         }
@@ -651,7 +607,7 @@ fn find_activation(
     }
     let act = match n.op_type.as_str() {
         "Relu" => Activation::Relu,
-        "LeakyRelu" => Activation::LeakyRelu(float_attr(n, "alpha", 0.01)?),
+        "LeakyRelu" => Activation::LeakyRelu(n.float_attr("alpha", 0.01)?),
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
         "Gelu" => match n.attr("approximate") {
@@ -659,7 +615,7 @@ fn find_activation(
             Some(AttrValue::String(s)) if s == b"none" => Activation::Gelu { tanh_approx: false },
             Some(AttrValue::String(s)) if s == b"tanh" => Activation::Gelu { tanh_approx: true },
             Some(_) => {
-                return Err(node_err(
+                return Err(Error::node(
                     n,
                     "attribute approximate: expected \"none\" or \"tanh\"",
                 ))
@@ -727,7 +683,7 @@ fn find_head(
         return logits;
     };
     let n = &graph.nodes[*c];
-    let axis = int_attr(n, "axis", -1).unwrap_or(0);
+    let axis = n.int_attr("axis", -1).unwrap_or(0);
     let head = match n.op_type.as_str() {
         "Softmax" => Head::Softmax,
         "LogSoftmax" => Head::LogSoftmax,

@@ -158,7 +158,7 @@ pub struct Tensor {
     pub storage: Storage,
     /// Opaque rest of the TensorProto (doc string, metadata, and for `InProto` the typed data).
     /// Only `onnx::import`/`onnx::export` read or write it.
-    pub extra: crate::pb::TensorProto,
+    pub(crate) extra: crate::pb::TensorProto,
 }
 
 impl Tensor {

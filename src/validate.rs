@@ -1,13 +1,14 @@
 //! Candidate against original: same interface, accuracy, agreement, output difference, size and
 //! measured latency in tract.
 use crate::data::Dataset;
-use crate::engine::{self, EngineKind, EngineOptions, Value};
+use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
-use crate::eval::{self, find_target, scoring_model, single_input, Target};
+use crate::eval::{self, find_target, Target};
 use crate::inspect;
 use crate::ir::{Dim, Model, ValueInfo};
+use crate::runner::ModelRunner;
 use crate::tensor::Storage;
-use ndarray::{ArrayD, Axis};
+use ndarray::ArrayD;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -53,7 +54,7 @@ pub fn written_bytes(paths: &[std::path::PathBuf]) -> u64 {
 
 /// Bytes of a model file read from `path` and of the external data files it references.
 pub fn file_bytes(model: &Model, path: &Path) -> u64 {
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = crate::fsutil::folder(path);
     let mut locations: Vec<&str> = model
         .graph
         .initializers
@@ -128,6 +129,8 @@ pub fn check_interface(original: &Model, candidate: &Model) -> Result<()> {
     Ok(())
 }
 
+/// A model's scores on the data (its labels, as numbers, for a label output) and its predicted
+/// classes.
 struct Scored {
     scores: ArrayD<f64>,
     predictions: Vec<i64>,
@@ -139,40 +142,15 @@ fn score(
     data: &Dataset,
     kind: EngineKind,
     opts: &EngineOptions,
-) -> Result<(Scored, Model)> {
-    let input = single_input(model)?;
-    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
-    let sm = scoring_model(model, target, &x.shape()[1..])?;
-    let mut s = engine::load(kind, &crate::onnx::to_bytes(&sm), opts)?;
-    let out = eval::run_batches(s.as_mut(), &input.name, elem_type, &x)?;
-    let scores = match out {
-        Value::F32(a) => a.mapv(f64::from),
-        Value::F64(a) => a,
-        Value::I64(a) => a.mapv(|v| v as f64),
-    };
-    let predictions = if scores.ndim() == 2 {
-        scores
-            .axis_iter(Axis(0))
-            .map(|row| {
-                let i = eval::argmax(row.iter().copied());
-                target
-                    .class_labels
-                    .as_ref()
-                    .and_then(|c| c.get(i).copied())
-                    .unwrap_or(i as i64)
-            })
-            .collect()
-    } else {
-        scores.iter().map(|&v| v as i64).collect()
-    };
-    Ok((
-        Scored {
-            scores,
-            predictions,
-        },
-        sm,
-    ))
+) -> Result<Scored> {
+    let (p, _) = eval::predict(model, target, data, kind, opts)?;
+    let scores = p.scores.unwrap_or_else(|| {
+        ndarray::Array1::from_iter(p.labels.iter().map(|&v| v as f64)).into_dyn()
+    });
+    Ok(Scored {
+        scores,
+        predictions: p.labels,
+    })
 }
 
 fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
@@ -185,29 +163,31 @@ fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Median wall time of one call on `rows` rows, in milliseconds, after warm-up.
-fn latency(model: &Model, data: &Dataset, rows: usize, runs: usize) -> Result<f64> {
-    let input = single_input(model)?;
-    let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
-    let x = data.features_for_input(&input.name, shape)?;
-    let mut s = engine::load(
+/// Median wall time in tract of one call on `rows` rows, in milliseconds, after warm-up.
+fn latency(
+    model: &Model,
+    target: &Target,
+    data: &Dataset,
+    rows: usize,
+    runs: usize,
+) -> Result<f64> {
+    let opts = EngineOptions::default();
+    let mut r = ModelRunner::new(
+        model,
+        &[&target.tensor],
+        target.out_type(),
+        data,
         EngineKind::Tract,
-        &crate::onnx::to_bytes(model),
-        &EngineOptions::default(),
+        &opts,
     )?;
-    let value = match elem_type {
-        crate::tensor::DataType::Double => Value::F64(x.slice_f64(0, rows)),
-        _ => Value::F32(x.slice_f32(0, rows)),
-    };
-    let feed = [(input.name.as_str(), value)];
     for _ in 0..3 {
-        s.run(&feed)?;
+        r.run_first(rows)?;
     }
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             crate::interrupt::check()?;
             let t = Instant::now();
-            s.run(&feed).map(|_| t.elapsed().as_secs_f64() * 1e3)
+            r.run_first(rows).map(|_| t.elapsed().as_secs_f64() * 1e3)
         })
         .collect::<Result<_>>()?;
     times.sort_by(f64::total_cmp);
@@ -243,11 +223,11 @@ pub fn validate(
         .ok_or_else(|| Error::data(&data.path, "has no labels to validate against"))?;
     let opts = EngineOptions::default();
     let (ta, tb) = (find_target(original)?, find_target(candidate)?);
-    let (a, sa) = score(original, &ta, data, EngineKind::Tract, &opts)?;
-    let (b, sb) = score(candidate, &tb, data, EngineKind::Tract, &opts)?;
+    let a = score(original, &ta, data, EngineKind::Tract, &opts)?;
+    let b = score(candidate, &tb, data, EngineKind::Tract, &opts)?;
     // The candidate must also run in ONNX Runtime, giving tract's scores, when ort is installed.
     let ort_max_abs_diff = if crate::engine::ort_engine::available() {
-        let (o, _) = score(candidate, &tb, data, EngineKind::Ort, &opts)?;
+        let o = score(candidate, &tb, data, EngineKind::Ort, &opts)?;
         Some(max_diff(&o.scores, &b.scores))
     } else {
         None
@@ -263,19 +243,19 @@ pub fn validate(
         / n;
     let max_abs_diff = max_diff(&a.scores, &b.scores);
     let batch_n = data.rows().min(256);
-    let figures = |m: &Model, bytes: u64, scoring: &Model, accuracy: f64| -> Result<ModelFigures> {
+    let figures = |m: &Model, bytes: u64, target: &Target, accuracy: f64| -> Result<ModelFigures> {
         let r = inspect::report(m)?;
         Ok(ModelFigures {
             accuracy,
             params: r.params_total,
             macs: r.macs_total,
             file_bytes: bytes,
-            latency_ms_batch1: latency(scoring, data, 1, 50)?,
-            latency_ms_batch_n: latency(scoring, data, batch_n, 15)?,
+            latency_ms_batch1: latency(m, target, data, 1, 50)?,
+            latency_ms_batch_n: latency(m, target, data, batch_n, 15)?,
         })
     };
-    let original_f = figures(original, original_bytes, &sa, acc(&a.predictions))?;
-    let candidate_f = figures(candidate, candidate_bytes, &sb, acc(&b.predictions))?;
+    let original_f = figures(original, original_bytes, &ta, acc(&a.predictions))?;
+    let candidate_f = figures(candidate, candidate_bytes, &tb, acc(&b.predictions))?;
     let accuracy_drop = (original_f.accuracy - candidate_f.accuracy) * 100.0;
     let passed = max_drop.is_none_or(|p| accuracy_drop <= p + 1e-9);
     Ok(Validation {

@@ -134,26 +134,14 @@ fn pruning_nothing_gives_the_input_model() {
 fn self_labelled(model: &Path, x: &ArrayD<f32>, dir: &Path) -> PathBuf {
     let m = onnx::load(model).unwrap();
     let target = eval::find_target(&m).unwrap();
-    let input = eval::single_input(&m).unwrap().clone();
-    let sm = eval::scoring_model(&m, &target, &x.shape()[1..]).unwrap();
-    let mut s = engine::load(
-        EngineKind::Tract,
-        &onnx::to_bytes(&sm),
-        &EngineOptions::default(),
-    )
-    .unwrap();
-    let scores = s
-        .run(&[(&input.name, Value::F32(x.clone()))])
-        .unwrap()
-        .remove(0)
-        .into_f32()
-        .unwrap();
-    let y: Array1<i64> = scores
-        .rows()
-        .into_iter()
-        .map(|r| eval::argmax(r.iter().map(|&v| v as f64)) as i64)
-        .collect();
     let p = dir.join("labelled.npz");
+    let mut npz = NpzWriter::new(std::fs::File::create(&p).unwrap());
+    npz.add_array("x", x).unwrap();
+    npz.finish().unwrap();
+    let data = Dataset::load(&p, &DataKeys::default(), false).unwrap();
+    let opts = EngineOptions::default();
+    let (predicted, _) = eval::predict(&m, &target, &data, EngineKind::Tract, &opts).unwrap();
+    let y = Array1::from(predicted.labels);
     let mut npz = NpzWriter::new(std::fs::File::create(&p).unwrap());
     npz.add_array("x", x).unwrap();
     npz.add_array("y", &y).unwrap();
@@ -441,12 +429,7 @@ fn bad_requests_are_refused_without_output() {
     let mut m = onnx::load(&fixture("head_logits.onnx")).unwrap();
     let input = m.graph.inputs[0].name.clone();
     let output = m.graph.outputs[0].name.clone();
-    m.graph.nodes = vec![bean_onnx::ir::Node {
-        op_type: "Relu".into(),
-        inputs: vec![input],
-        outputs: vec![output],
-        ..Default::default()
-    }];
+    m.graph.nodes = vec![bean_onnx::ir::Node::new("Relu", vec![input], vec![output])];
     m.graph.initializers.clear();
     let plain = dir.path().join("plain.onnx");
     std::fs::write(&plain, onnx::to_bytes(&m)).unwrap();

@@ -127,7 +127,7 @@ pub fn check_outputs(
 pub fn model_outputs(output: &Path) -> [(String, PathBuf); 3] {
     [
         ("-o".to_string(), output.to_path_buf()),
-        ("-o's data file".to_string(), data_file_of(output)),
+        ("-o's data file".to_string(), onnx::data_file_of(output)),
         ("-o's lock".to_string(), OutputLock::path_for(output)),
     ]
 }
@@ -155,9 +155,4 @@ pub fn epoch_line(
         "{label} {}{of}: loss {:.4}  bean {:.5}  reg {:.5}  train acc {:.4}{val}  ({:.0} samples/s)",
         m.epoch, m.task_loss, m.bean, m.baseline, m.train_accuracy, m.samples_per_second
     )
-}
-
-/// `<model>.data`, where `onnx::save` puts external tensors.
-pub fn data_file_of(output: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.data", output.display()))
 }

@@ -1,5 +1,6 @@
-//! The in-memory model the whole program works on. Protobuf appears here only as opaque `extra`
-//! remainders (fields the middle never reads) so that import → export loses nothing.
+//! The in-memory model the whole program works on. Protobuf appears here only as opaque,
+//! crate-private remainders (`extra`, [`OpaqueAttribute`], [`OpaqueType`]: the fields the middle
+//! never reads), so that import → export loses nothing and nothing outside `onnx` depends on them.
 pub mod builder;
 
 use crate::pb;
@@ -12,7 +13,7 @@ pub struct OpsetId {
     pub domain: String,
     pub version: i64,
     /// Opaque original (keeps whether `domain` was written out).
-    pub extra: pb::OperatorSetIdProto,
+    pub(crate) extra: pb::OperatorSetIdProto,
 }
 
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub struct Model {
     pub opsets: Vec<OpsetId>,
     pub graph: Graph,
     /// Opaque rest of the ModelProto: producer, doc string, metadata, functions, training info …
-    pub extra: pb::ModelProto,
+    pub(crate) extra: pb::ModelProto,
     /// Things the importer noticed but accepted (for example a decode that dropped bytes).
     pub warnings: Vec<String>,
 }
@@ -35,7 +36,7 @@ pub struct Graph {
     pub outputs: Vec<ValueInfo>,
     pub value_info: Vec<ValueInfo>,
     /// Opaque rest of the GraphProto (doc string, sparse initializers, annotations, metadata).
-    pub extra: pb::GraphProto,
+    pub(crate) extra: pb::GraphProto,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +49,7 @@ pub struct Node {
     pub outputs: Vec<String>,
     pub attributes: Vec<Attribute>,
     /// Opaque rest of the NodeProto (doc string, overload, metadata, device configurations).
-    pub extra: pb::NodeProto,
+    pub(crate) extra: pb::NodeProto,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,8 +69,12 @@ pub enum AttrValue {
     Tensor(Box<Tensor>),
     /// Graphs, sparse tensors, type protos, references, or anything with a doc string: passed
     /// through untouched.
-    Opaque(Box<pb::AttributeProto>),
+    Opaque(OpaqueAttribute),
 }
+
+/// An attribute kept as it was read (graphs, sparse tensors, references, doc strings …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpaqueAttribute(pub(crate) Box<pb::AttributeProto>);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dim {
@@ -96,17 +101,21 @@ pub enum ValueType {
         shape: Option<Vec<Dim>>,
     },
     /// Sequence, map, optional, sparse types, or a tensor type with denotations: passed through.
-    Opaque(pb::TypeProto),
+    Opaque(OpaqueType),
     /// No type recorded.
     None,
 }
+
+/// A value type kept as it was read (sequences, maps, optionals, denotations …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpaqueType(pub(crate) pb::TypeProto);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueInfo {
     pub name: String,
     pub ty: ValueType,
     /// Opaque rest of the ValueInfoProto (doc string, metadata).
-    pub extra: pb::ValueInfoProto,
+    pub(crate) extra: pb::ValueInfoProto,
 }
 
 impl ValueInfo {
@@ -139,7 +148,7 @@ impl ValueInfo {
                 ),
                 None => format!("{}[?]", elem_type.name()),
             },
-            ValueType::Opaque(t) => opaque_type_name(t),
+            ValueType::Opaque(t) => opaque_type_name(&t.0),
             ValueType::None => "?".into(),
         }
     }
@@ -162,11 +171,62 @@ fn opaque_type_name(t: &pb::TypeProto) -> String {
 }
 
 impl Node {
+    /// A node of the default domain with no name of its own and no attributes.
+    pub fn new(op_type: &str, inputs: Vec<String>, outputs: Vec<String>) -> Self {
+        Node {
+            op_type: op_type.into(),
+            inputs,
+            outputs,
+            ..Default::default()
+        }
+    }
+
     pub fn attr(&self, name: &str) -> Option<&AttrValue> {
         self.attributes
             .iter()
             .find(|a| a.name == name)
             .map(|a| &a.value)
+    }
+
+    /// Integer attribute `name`, or `default` when absent.
+    pub fn int_attr(&self, name: &str, default: i64) -> crate::Result<i64> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Int(v)) => Ok(*v),
+            Some(_) => Err(crate::Error::node(
+                self,
+                format!("attribute {name}: expected an integer"),
+            )),
+        }
+    }
+
+    /// A 0/1 attribute (`transA`, `keepdims` …), or `default` when absent; any other value is
+    /// an error naming the node.
+    pub fn flag_attr(&self, name: &str, default: bool) -> crate::Result<bool> {
+        match self.int_attr(name, default as i64)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(crate::Error::node(
+                self,
+                format!("attribute {name}: expected 0 or 1, got {v}"),
+            )),
+        }
+    }
+
+    /// Finite float attribute `name`, or `default` when absent.
+    pub fn float_attr(&self, name: &str, default: f32) -> crate::Result<f32> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Float(v)) if v.is_finite() => Ok(*v),
+            Some(AttrValue::Float(v)) => Err(crate::Error::node(
+                self,
+                format!("attribute {name}: {v} is not finite"),
+            )),
+            Some(_) => Err(crate::Error::node(
+                self,
+                format!("attribute {name}: expected a float"),
+            )),
+        }
     }
 
     /// Input `i` if present and not the empty "omitted" marker.

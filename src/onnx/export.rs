@@ -38,20 +38,27 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
         .encode_to_vec()
 }
 
-/// Writes the model to `path` (and `<file name>.data` beside it when any tensor is external).
+/// The file a model written to `path` keeps its external tensors in: `<path>.data`.
+pub fn data_file_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.data", path.display()))
+}
+
+/// Writes the model to `path` (and [`data_file_of`] it when any tensor is external).
 /// Returns the paths written.
 pub fn save(model: &Model, path: &Path, opts: &SaveOptions) -> Result<Vec<PathBuf>> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
+    if path.file_name().is_none() {
+        return Err(Error::Invalid(format!(
+            "{}: not a file path",
+            path.display()
+        )));
+    }
+    let data_path = data_file_of(path);
+    // The location is recorded relative to the model's folder.
+    let data_name = data_path
         .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{}: not a file path", path.display())))?
+        .expect("a file name, checked above")
         .to_string_lossy()
         .into_owned();
-    let data_name = format!("{file_name}.data");
-    let data_path = dir.join(&data_name);
     for target in [path, data_path.as_path()] {
         refuse_protected(target, &opts.protected)?;
     }
@@ -220,7 +227,7 @@ fn export_attribute(a: &Attribute, place: &mut PlaceExternal) -> Result<pb::Attr
             p.t = Some(export_tensor(t, place)?);
             T::Tensor
         }
-        AttrValue::Opaque(o) => return Ok((**o).clone()),
+        AttrValue::Opaque(o) => return Ok((*o.0).clone()),
     };
     p.r#type = Some(ty as i32);
     Ok(p)
@@ -231,7 +238,7 @@ fn export_value_info(v: &ValueInfo) -> pb::ValueInfoProto {
     p.name = present(&p.name, &v.name);
     p.r#type = match &v.ty {
         ValueType::None => None,
-        ValueType::Opaque(t) => Some(t.clone()),
+        ValueType::Opaque(t) => Some(t.0.clone()),
         ValueType::Tensor { elem_type, shape } => {
             use pb::tensor_shape_proto::{dimension::Value, Dimension};
             let shape = shape.as_ref().map(|dims| pb::TensorShapeProto {

@@ -5,7 +5,10 @@
 //! the field was present (proto2 presence: `domain: ""` and no domain encode differently).
 use super::external;
 use crate::error::{Error, Result};
-use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, OpsetId, ValueInfo, ValueType};
+use crate::ir::{
+    AttrValue, Attribute, Dim, Graph, Model, Node, OpaqueAttribute, OpaqueType, OpsetId, ValueInfo,
+    ValueType,
+};
 use crate::pb;
 use crate::tensor::{element_count, DataType, Storage, Tensor, TensorData};
 use prost::Message;
@@ -14,14 +17,8 @@ use std::path::Path;
 /// Reads an ONNX file; external data is resolved relative to the file's folder.
 pub fn load(path: &Path) -> Result<Model> {
     let bytes = crate::fsutil::read_regular(path)?;
-    let base = path.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
-    from_bytes(&bytes, base).map_err(|e| match e {
+    let base = crate::fsutil::folder(path);
+    from_bytes(&bytes, Some(&base)).map_err(|e| match e {
         Error::Decode { reason, .. } => Error::Decode {
             path: path.to_path_buf(),
             reason,
@@ -98,11 +95,7 @@ fn check_references(g: &Graph) -> Result<()> {
                 } else {
                     format!("input '{input}' is not a graph input, an initializer or any node's output (missing initializer?)")
                 };
-                return Err(Error::Node {
-                    node: n.label().to_string(),
-                    op: n.op_type.clone(),
-                    reason,
-                });
+                return Err(Error::node(n, reason));
             }
         }
         known.extend(n.outputs.iter().map(String::as_str));
@@ -202,7 +195,7 @@ fn import_attribute(a: pb::AttributeProto, base: Option<&Path>) -> Result<Attrib
             let t = a.t.clone().unwrap_or_default();
             AttrValue::Tensor(Box::new(import_tensor(t, base)?))
         }
-        _ => AttrValue::Opaque(Box::new(a)),
+        _ => AttrValue::Opaque(OpaqueAttribute(Box::new(a))),
     };
     Ok(Attribute { name, value })
 }
@@ -211,7 +204,7 @@ fn import_value_info(mut v: pb::ValueInfoProto) -> ValueInfo {
     let name = v.name.clone().unwrap_or_default();
     let ty = match v.r#type.take() {
         None => ValueType::None,
-        Some(t) => tensor_type(&t).unwrap_or(ValueType::Opaque(t)),
+        Some(t) => tensor_type(&t).unwrap_or(ValueType::Opaque(OpaqueType(t))),
     };
     ValueInfo { name, ty, extra: v }
 }

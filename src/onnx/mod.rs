@@ -5,6 +5,6 @@ mod external;
 mod functions;
 mod import;
 
-pub use export::{save, to_bytes, ExternalDataMode, SaveOptions};
+pub use export::{data_file_of, save, to_bytes, ExternalDataMode, SaveOptions};
 pub use functions::inline_functions;
 pub use import::{from_bytes, load};

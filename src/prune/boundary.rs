@@ -7,6 +7,7 @@
 //! is; any other neuron folds its mean into the bias. The cost of each option is the standard
 //! deviation of the error it leaves in the next layer's input, per unit of ‖w_j‖:
 //! σ_j (remove), σ_j·√(1−ρ_ij²) (merge), 0 (constant). Neurons go cheapest first.
+use crate::stats::ColumnStats;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -19,9 +20,6 @@ pub enum Method {
 }
 
 crate::names::named!(Method, "pruning method", [Assembly => "assembly", Magnitude => "magnitude"]);
-
-/// Relative standard deviation under which a neuron counts as constant on the data.
-pub const CONSTANT_TOL: f64 = 1e-6;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct BoundaryReport {
@@ -42,31 +40,27 @@ pub struct BoundaryPlan {
     pub report: BoundaryReport,
 }
 
+/// The activations' statistics a plan needs: the columns' and their clamped correlations.
 struct Stats {
-    mean: Vec<f64>,
-    sd: Vec<f64>,
+    columns: ColumnStats,
     corr: Array2<f64>,
 }
 
+impl std::ops::Deref for Stats {
+    type Target = ColumnStats;
+    fn deref(&self) -> &ColumnStats {
+        &self.columns
+    }
+}
+
 fn stats(h: ArrayView2<f32>) -> Stats {
-    let (b, n) = h.dim();
-    let h = h.mapv(f64::from);
-    let mean = h.mean_axis(Axis(0)).expect("rows").to_vec();
-    let centred = &h - &Array1::from(mean.clone()).insert_axis(Axis(0));
-    let cov = centred.t().dot(&centred) / b.max(1) as f64;
-    let sd: Vec<f64> = (0..n).map(|i| cov[[i, i]].max(0.0).sqrt()).collect();
-    let corr = Array2::from_shape_fn((n, n), |(i, j)| {
-        if sd[i] > 0.0 && sd[j] > 0.0 {
-            (cov[[i, j]] / (sd[i] * sd[j])).clamp(-1.0, 1.0)
-        } else {
-            0.0
-        }
-    });
-    Stats { mean, sd, corr }
+    let columns = ColumnStats::of(h);
+    let corr = columns.correlation(0.0, |r| r.clamp(-1.0, 1.0));
+    Stats { columns, corr }
 }
 
 fn is_constant(st: &Stats, j: usize) -> bool {
-    st.sd[j] <= CONSTANT_TOL * (1.0 + st.mean[j].abs())
+    st.columns.is_constant(j)
 }
 
 /// Each neuron's cost of going first (as in [`plan`]'s first step): 0 when constant, else the

@@ -345,7 +345,7 @@ fn prune_inputs(m: &mut Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Inp
         let row = w.row(j);
         if row.iter().all(|&v| v == 0.0) {
             unused += 1;
-        } else if sd[j] as f64 <= boundary::CONSTANT_TOL * (1.0 + (mean[j] as f64).abs())
+        } else if crate::stats::is_constant(sd[j] as f64, mean[j] as f64)
             && (b.is_some() || mean[j] == 0.0)
         {
             if let Some(b) = &mut b {

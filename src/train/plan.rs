@@ -24,11 +24,10 @@ pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<
     for (i, l) in view.layers.iter().enumerate() {
         if let Err(why) = l.trainable() {
             let node = &model.graph.nodes[l.nodes()[0]];
-            return Err(Error::Node {
-                node: node.label().into(),
-                op: node.op_type.clone(),
-                reason: format!("dense layer {i} cannot be fine-tuned: {why}"),
-            });
+            return Err(Error::node(
+                node,
+                format!("dense layer {i} cannot be fine-tuned: {why}"),
+            ));
         }
     }
     if let LayerSelection::List(v) = &cfg.layers {
