@@ -1,5 +1,5 @@
 //! Pruning one hidden layer: given its activations on calibration data and the next layer's
-//! weights, choose which neurons go and compensate the next layer (DESIGN.md §5).
+//! weights, choose which neurons go and compensate the next layer (docs/DESIGN.md §5).
 //!
 //! For a removed neuron j with outgoing row w_j: a constant neuron folds exactly into the next
 //! bias (b += c·w_j); a neuron that is an affine function of a kept neuron i of its assembly

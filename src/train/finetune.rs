@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::eval::{self, single_input};
 use crate::ir::Model;
 use crate::mlp::MlpView;
-use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,29 +130,34 @@ pub fn heal(
     Ok(o.model)
 }
 
-/// What a resumed run must share with the checkpoint: settings, the model's bytes and the data.
-fn signature(
-    cfg: &FinetuneConfig,
-    spec: &StepSpec,
-    model: &Model,
-    features: &Array2<f32>,
-    targets: &Array2<f32>,
-) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    crate::onnx::to_bytes(model).hash(&mut h);
-    for a in [features, targets] {
-        a.shape().hash(&mut h);
-        a.iter().for_each(|v| v.to_bits().hash(&mut h));
-    }
-    format!(
-        "{spec:?} seed={} batch={} lr={} teacher={} content={:016x}",
+/// What a resumed run must share with its checkpoint, as the hex SHA-256 of a stable encoding
+/// (the same on every toolchain and machine): every setting that shapes the run, the model's
+/// bytes, and the training features and targets (shapes, then little-endian values).
+fn signature(cfg: &FinetuneConfig, spec: &StepSpec, model: &Model, set: &TrainingSet) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let settings = format!(
+        "{}\nseed {}\nbatch {}\nlr {:016x}\nteacher {}\n",
+        spec.describe(),
         cfg.seed,
         cfg.batch_size,
-        cfg.lr,
-        cfg.teacher,
-        h.finish()
-    )
+        cfg.lr.to_bits(),
+        cfg.teacher
+    );
+    let model_bytes = crate::onnx::to_bytes(model);
+    for part in [settings.as_bytes(), &model_bytes] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    for a in [&set.features, &set.targets] {
+        for d in a.shape() {
+            h.update((*d as u64).to_le_bytes());
+        }
+        for v in a.iter() {
+            h.update(v.to_le_bytes());
+        }
+    }
+    format!("sha256:{:x}", h.finalize())
 }
 
 fn figures(model: &Model, plan: &Plan, tuned: &Model) -> Vec<LayerFigures> {
@@ -197,7 +201,7 @@ pub fn finetune(
     let graph = plan.spec.step_graph();
     let n_params = plan.spec.params().len();
     let mut trainer = Trainer::new(cfg.engine, &graph, n_params, &cfg.engine_opts, cfg.lr)?;
-    let sig = signature(cfg, &plan.spec, model, &set.features, &set.targets);
+    let sig = signature(cfg, &plan.spec, model, &set);
     let mut ck = match resume {
         Some(ck) if ck.signature != sig => {
             return Err(Error::Invalid(

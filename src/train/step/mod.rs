@@ -6,7 +6,7 @@
 //! (task loss, BEAN term, baseline term, correct count) and its state bindings (every trainable
 //! tensor, then the optimizer's slots; each fed as an input and read back from `<name>.next`).
 //! Weights are the effective `[n_in, n_out]` matrices (see `mlp::DenseLayer::weight_matrix`);
-//! layout conversion happens outside the graph. The maths are in `docs/DESIGN.md`.
+//! layout conversion happens outside the graph. The maths are in docs/DESIGN.md §3–4.
 mod activation;
 mod backward;
 mod baseline;
@@ -179,6 +179,40 @@ impl StepSpec {
             );
         }
         v
+    }
+
+    /// Every setting of the step as stable text (floats as their bits): what a checkpoint's
+    /// signature hashes.
+    pub fn describe(&self) -> String {
+        let bits = |v: f64| format!("{:016x}", v.to_bits());
+        let mut lines: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| {
+                let bean = l.bean.map_or("-".into(), |b| {
+                    format!("{} {} {}", b.variant, bits(b.alpha), bits(b.gamma))
+                });
+                let baseline = l
+                    .baseline
+                    .map_or("-".into(), |(k, w)| format!("{k} {}", bits(w)));
+                let act = match l.activation {
+                    Activation::LeakyRelu(a) => format!("leaky_relu {:08x}", a.to_bits()),
+                    other => other.name(),
+                };
+                format!(
+                    "layer {} {} {act} bias {} bean {bean} baseline {baseline}",
+                    l.n_in, l.n_out, l.has_bias
+                )
+            })
+            .collect();
+        lines.push(format!("loss {}", self.loss));
+        lines.push(match self.optimizer {
+            Optimizer::Sgd { momentum } => format!("sgd {}", bits(momentum)),
+            Optimizer::Adam { beta1, beta2, eps } => {
+                format!("adam {} {} {}", bits(beta1), bits(beta2), bits(eps))
+            }
+        });
+        lines.join("\n")
     }
 
     pub fn n_classes(&self) -> usize {
