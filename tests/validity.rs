@@ -316,6 +316,34 @@ fn models_written_from_bundled_models_are_valid() {
     check_subjects(subjects, dir.path(), |_| true);
 }
 
+/// Digits models whose chain runs through an Identity, a Constant-node weight, and Dropout,
+/// Reshape, Cast and Flatten between layers: taken in whole, trained and pruned through.
+fn crafted(dir: &Path) -> Vec<Subject> {
+    use common::crafted::*;
+    let d = model_dir("digits-torch");
+    [
+        ("identity", identity_before_last_gemm(dir)),
+        ("constant-weight", constant_node_weight(dir)),
+        ("pass-through", pass_through_ops(dir)),
+    ]
+    .into_iter()
+    .map(|(name, model)| Subject {
+        name: name.into(),
+        model,
+        train: d.join("train.npz"),
+        val: d.join("test.npz"),
+        single_output: false,
+    })
+    .collect()
+}
+
+#[test]
+fn models_written_from_chains_through_pass_through_ops_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let subjects = crafted(dir.path());
+    check_subjects(subjects, dir.path(), |_| true);
+}
+
 #[test]
 fn models_written_from_every_exporter_pattern_are_valid() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,6 +229,13 @@ impl Node {
         }
     }
 
+    /// True for a Constant node (default domain) that produces `tensor`.
+    pub fn is_constant_of(&self, tensor: &str) -> bool {
+        self.op_type == "Constant"
+            && self.domain.is_empty()
+            && self.outputs.first().is_some_and(|o| o == tensor)
+    }
+
     /// Input `i` if present and not the empty "omitted" marker.
     pub fn input(&self, i: usize) -> Option<&str> {
         self.inputs
@@ -257,6 +264,33 @@ impl Graph {
 
     pub fn initializer_mut(&mut self, name: &str) -> Option<&mut Tensor> {
         self.initializers.iter_mut().find(|t| t.name == name)
+    }
+
+    /// The tensor of this name that the graph itself holds: an initializer, or the `value` of
+    /// the Constant node that produces it.
+    pub fn stored(&self, name: &str) -> Option<&Tensor> {
+        self.initializer(name).or_else(|| {
+            let node = self.nodes.iter().find(|n| n.is_constant_of(name))?;
+            match node.attr("value") {
+                Some(AttrValue::Tensor(t)) => Some(&**t),
+                _ => None,
+            }
+        })
+    }
+
+    /// [`Graph::stored`], to change.
+    pub fn stored_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        if self.initializer(name).is_some() {
+            return self.initializer_mut(name);
+        }
+        let node = self.nodes.iter_mut().find(|n| n.is_constant_of(name))?;
+        node.attributes
+            .iter_mut()
+            .find(|a| a.name == "value")
+            .and_then(|a| match &mut a.value {
+                AttrValue::Tensor(t) => Some(&mut **t),
+                _ => None,
+            })
     }
 
     /// For each tensor name, the indices of the nodes that read it.
@@ -295,16 +329,25 @@ impl Graph {
             .filter(|i| self.initializer(&i.name).is_none())
     }
 
-    /// Makes every recorded type of an initializer (in `value_info`, in the graph inputs where
-    /// IR < 4 models list initializers, in the outputs) say the initializer's current element
-    /// type and shape, so a model whose tensors changed size stays valid for strict consumers.
-    pub fn sync_initializer_types(&mut self) {
+    /// Makes every recorded type of a stored tensor — an initializer or a Constant node's value
+    /// (in `value_info`, in the graph inputs where IR < 4 models list initializers, in the
+    /// outputs) — say the tensor's current element type and shape, so a model whose tensors
+    /// changed size stays valid for strict consumers.
+    pub fn sync_stored_types(&mut self) {
+        let constants = self.nodes.iter().filter_map(|n| match n.attr("value") {
+            Some(AttrValue::Tensor(t)) if n.is_constant_of(n.outputs.first()?) => {
+                Some((n.outputs[0].clone(), &**t))
+            }
+            _ => None,
+        });
         let shapes: HashMap<String, (DataType, Vec<Dim>)> = self
             .initializers
             .iter()
-            .map(|t| {
+            .map(|t| (t.name.clone(), t))
+            .chain(constants)
+            .map(|(name, t)| {
                 let dims = t.dims.iter().map(|&d| Dim::Value(d)).collect();
-                (t.name.clone(), (t.elem_type, dims))
+                (name, (t.elem_type, dims))
             })
             .collect();
         let records = self

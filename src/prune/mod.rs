@@ -143,11 +143,24 @@ fn require_finite(h: &Array2<f32>, what: &str, calib: &Dataset) -> Result<()> {
     }
 }
 
-/// Sets the last dimension of the recorded shapes of a layer's tensors to `width`.
+/// Sets the last dimension of the recorded shapes of a layer's tensors (and of the tensors its
+/// pass-through ops carry) to `width`, and an explicit width in a pass-through Reshape's shape.
 fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
     let mut names = vec![layer.pre_activation.clone(), layer.output.clone()];
     if let DenseOp::MatMul { node, .. } = layer.op {
         names.extend(graph.nodes[node].outputs.first().cloned());
+    }
+    for &n in &layer.pass_through {
+        let node = &graph.nodes[n];
+        names.extend(node.outputs.iter().filter(|o| !o.is_empty()).cloned());
+        let shape = (node.op_type == "Reshape").then(|| node.input(1).map(str::to_string));
+        if let Some(t) = shape.flatten().and_then(|s| graph.stored_mut(&s)) {
+            if let TensorData::I64(v) = &mut t.data {
+                if v.len() == 2 && v[1] > 0 {
+                    v[1] = width as i64;
+                }
+            }
+        }
     }
     for v in graph.value_info.iter_mut().chain(graph.outputs.iter_mut()) {
         if !names.contains(&v.name) {
@@ -258,7 +271,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     } else {
         None
     };
-    m.graph.sync_initializer_types();
+    m.graph.sync_stored_types();
     Ok((
         m,
         PruneReport {

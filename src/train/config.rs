@@ -151,3 +151,73 @@ impl Default for FinetuneConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gamma_and_layer_selections_parse_or_say_what_they_expect() {
+        assert_eq!("auto".parse::<Gamma>(), Ok(Gamma::Auto));
+        assert_eq!("0.5".parse::<Gamma>(), Ok(Gamma::Fixed(0.5)));
+        assert!("-1".parse::<Gamma>().unwrap_err().contains("positive"));
+        assert_eq!(
+            "hidden".parse::<LayerSelection>(),
+            Ok(LayerSelection::Hidden)
+        );
+        assert_eq!(
+            " 1, 2".parse::<LayerSelection>(),
+            Ok(LayerSelection::List(vec![1, 2]))
+        );
+        assert!("1,x".parse::<LayerSelection>().is_err());
+        assert!(LayerSelection::Hidden.contains(1) && !LayerSelection::Hidden.contains(0));
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_in_the_library_s_own_words() {
+        let ok = FinetuneConfig::default();
+        ok.validate().unwrap();
+        let cases = [
+            (
+                FinetuneConfig {
+                    lr: 0.0,
+                    ..ok.clone()
+                },
+                "the learning rate must be a positive number",
+            ),
+            (
+                FinetuneConfig {
+                    epochs: 0,
+                    ..ok.clone()
+                },
+                "the epochs and the batch size",
+            ),
+            (
+                FinetuneConfig {
+                    alpha: f64::NAN,
+                    ..ok.clone()
+                },
+                "the BEAN strength α",
+            ),
+            (
+                FinetuneConfig {
+                    momentum: 1.0,
+                    ..ok.clone()
+                },
+                "the momentum must be in [0, 1)",
+            ),
+            (
+                FinetuneConfig {
+                    gamma: Gamma::Fixed(0.0),
+                    ..ok.clone()
+                },
+                "γ must be a positive number",
+            ),
+        ];
+        for (cfg, needle) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+            assert!(!e.contains("--"), "a flag in a library message: {e}");
+        }
+    }
+}

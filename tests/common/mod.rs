@@ -2,6 +2,7 @@
 //! computed by onnxruntime in Python (fixtures' `.io.npz`), accuracies recorded by the scripts
 //! that made the models, and tract loading the original files directly by path.
 #![allow(dead_code)]
+pub mod crafted;
 pub mod oracle;
 
 use ndarray::{ArrayD, IxDyn, OwnedRepr};

@@ -442,3 +442,91 @@ enum Mode {
     StepWithGradients,
     Loss,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(optimizer: Optimizer, bean: bool) -> StepSpec {
+        let layer = |n_in, n_out, activation, l| LayerSpec {
+            n_in,
+            n_out,
+            activation,
+            has_bias: l == 0,
+            bean: (bean && l == 1).then_some(Bean {
+                variant: BeanVariant::One,
+                alpha: 0.1,
+                gamma: 1.0,
+            }),
+            baseline: None,
+        };
+        StepSpec {
+            layers: vec![
+                layer(4, 3, Activation::Relu, 0),
+                layer(3, 2, Activation::None, 1),
+            ],
+            loss: LossKind::CrossEntropy,
+            optimizer,
+        }
+    }
+
+    #[test]
+    fn the_step_graph_binds_every_state_tensor_to_an_input_and_an_output() {
+        let adam = Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        for (optimizer, slots) in [(adam, 2), (Optimizer::Sgd { momentum: 0.9 }, 1)] {
+            let g = spec(optimizer, true).step_graph();
+            let inputs: Vec<&str> = g
+                .model
+                .graph
+                .inputs
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
+            let outputs: Vec<&str> = g
+                .model
+                .graph
+                .outputs
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
+            // W0, b0, W1: three params, then their slots.
+            assert_eq!(g.state.len(), 3 * (1 + slots));
+            assert_eq!(g.state[0].input, "W0");
+            assert_eq!(g.state[1].shape, vec![3]);
+            for b in &g.state {
+                assert!(inputs.contains(&b.input.as_str()), "{}", b.input);
+                assert!(outputs.contains(&b.output.as_str()), "{}", b.output);
+            }
+            let i = &g.inputs;
+            for name in [&i.x, &i.target, &i.lr, &i.step] {
+                assert!(inputs.contains(&name.as_str()), "{name}");
+            }
+            for name in g.scalars.names() {
+                assert!(outputs.contains(&name), "{name}");
+            }
+            assert_eq!(
+                inputs.len(),
+                4 + g.state.len(),
+                "no input the protocol does not name"
+            );
+        }
+    }
+
+    #[test]
+    fn the_description_hashed_by_checkpoints_is_stable_and_complete() {
+        let adam = Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let a = spec(adam, true).describe();
+        assert_eq!(a, spec(adam, true).describe());
+        assert_ne!(a, spec(adam, false).describe(), "BEAN is part of it");
+        assert_ne!(a, spec(Optimizer::Sgd { momentum: 0.9 }, true).describe());
+        assert!(a.starts_with("layer 4 3 relu bias true bean -"), "{a}");
+    }
+}
