@@ -96,7 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = inspect::report(&m)
                 .with_context(|| format!("cannot inspect {}", model.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                cli::output::print_json(&report, "report")?;
             } else {
                 print!("{report}");
             }
@@ -113,7 +113,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let r = eval::evaluate(&m, &ds, engine, &opts)
                 .with_context(|| format!("cannot evaluate {}", model.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                cli::output::print_json(&r, "result")?;
             } else {
                 println!(
                     "accuracy {:.4} ({} / {} samples, engine {})",

@@ -63,7 +63,7 @@ pub fn run(args: AssembliesArgs) -> Result<ExitCode> {
         plot::write_panels(&panels, p)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&layers)?);
+        super::output::print_json(&layers, "layers")?;
     } else {
         for l in &layers {
             println!(

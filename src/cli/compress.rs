@@ -115,7 +115,8 @@ impl Observer for QuietObserver {
 }
 
 fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {
-    bean_onnx::fsutil::atomic_write_bytes(path, serde_json::to_string_pretty(value)?.as_bytes())
+    let text = serde_json::to_string_pretty(&super::output::versioned(value, "report"))?;
+    bean_onnx::fsutil::atomic_write_bytes(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -232,7 +233,7 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         write_report(p, &value)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        super::output::print_json(&value, "report")?;
     } else {
         print_result(&report, &args.output);
     }

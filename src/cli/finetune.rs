@@ -120,7 +120,7 @@ struct CliObserver {
 impl Observer for CliObserver {
     fn epoch_end(&mut self, m: &EpochMetrics, ck: &Checkpoint) -> bean_onnx::Result<()> {
         if let Some(f) = &mut self.metrics {
-            let line = serde_json::to_string(m).expect("metrics serialize");
+            let line = super::output::versioned(m, "metrics").to_string();
             writeln!(f, "{line}").map_err(|e| bean_onnx::Error::io("metrics file", e))?;
         }
         checkpoint::save(&self.checkpoint_base, ck)?;
@@ -234,7 +234,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     }
     let summary = summary(&outcome, &cfg, &args.output);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::output::print_json(&summary, "summary")?;
     } else {
         print_summary(&summary);
     }

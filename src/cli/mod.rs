@@ -3,6 +3,7 @@ pub mod assemblies;
 mod bars;
 pub mod compress;
 pub mod finetune;
+pub mod output;
 mod parse;
 pub mod prune;
 pub mod validate;

@@ -188,7 +188,7 @@ fn print_report(
             "macs_before": before.macs_total,
             "macs_after": after.macs_total,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        super::output::print_json(&out, "prune")?;
         return Ok(());
     }
     if let Some(s) = search {

@@ -49,7 +49,7 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode> {
         )
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        super::output::print_json(&v, "validation")?;
     } else {
         println!("{:<22} {:>12} {:>12}", "", "original", "candidate");
         let (o, c) = (&v.original, &v.candidate);
