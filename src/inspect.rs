@@ -1,5 +1,5 @@
 //! `inspect`: a structured summary of a model and its dense chain.
-use crate::ir::Model;
+use crate::ir::{AttrValue, Graph, Model};
 use crate::mlp::{ChainEnd, MlpView};
 use crate::tensor::TensorData;
 use serde::Serialize;
@@ -20,7 +20,7 @@ pub struct Report {
     pub dense_chain_error: Option<String>,
     /// Dense-looking nodes left out of the chain, with the reason.
     pub skipped: Vec<String>,
-    /// Elements of every numeric initializer in the model.
+    /// Elements of every numeric tensor stored in the model (initializers, Constant nodes).
     pub params_total: usize,
     /// Parameters of the dense chain.
     pub dense_params: usize,
@@ -57,17 +57,8 @@ pub struct LayerReport {
     pub macs: usize,
 }
 
-/// The report; fails on invalid structure (a Gemm attribute out of range …), while a model with
-/// no dense chain is reported as such.
-pub fn report(model: &Model) -> crate::Result<Report> {
-    let g = &model.graph;
-    let (view, err) = match MlpView::find(g) {
-        Ok(v) => (Some(v), None),
-        Err(e @ crate::Error::NoDenseChain(_)) => (None, Some(e.to_string())),
-        Err(e) => return Err(e),
-    };
-    let dense_layers: Vec<LayerReport> = view
-        .iter()
+fn layer_reports(g: &Graph, view: Option<&MlpView>) -> Vec<LayerReport> {
+    view.iter()
         .flat_map(|v| v.layers.iter())
         .enumerate()
         .map(|(index, l)| LayerReport {
@@ -85,53 +76,84 @@ pub fn report(model: &Model) -> crate::Result<Report> {
             params: l.params(),
             macs: l.macs(),
         })
-        .collect();
-    let mut op_counts: Vec<(String, usize)> = Vec::new();
+        .collect()
+}
+
+/// How many nodes of each op (domain-qualified outside the default domain), in order of first use.
+fn op_counts(g: &Graph) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
     for n in &g.nodes {
         let op = if n.domain.is_empty() {
             n.op_type.clone()
         } else {
             format!("{}.{}", n.domain, n.op_type)
         };
-        match op_counts.iter_mut().find(|(o, _)| *o == op) {
+        match counts.iter_mut().find(|(o, _)| *o == op) {
             Some((_, c)) => *c += 1,
-            None => op_counts.push((op, 1)),
+            None => counts.push((op, 1)),
         }
     }
+    counts
+}
+
+fn opsets(model: &Model) -> Vec<Opset> {
+    let domain = |d: &str| match d {
+        "" => "ai.onnx".to_string(),
+        d => d.to_string(),
+    };
+    model
+        .opsets
+        .iter()
+        .map(|o| Opset {
+            domain: domain(&o.domain),
+            version: o.version,
+        })
+        .collect()
+}
+
+fn producer(model: &Model) -> Option<String> {
+    let name = model.extra.producer_name.clone()?;
+    Some(match &model.extra.producer_version {
+        Some(v) => format!("{name} {v}"),
+        None => name,
+    })
+}
+
+/// Elements of every numeric tensor the graph stores: initializers and Constant nodes' values.
+fn stored_params(g: &Graph) -> usize {
+    let constants = g.nodes.iter().filter_map(|n| match n.attr("value") {
+        Some(AttrValue::Tensor(t)) if n.op_type == "Constant" => Some(&**t),
+        _ => None,
+    });
+    g.initializers
+        .iter()
+        .chain(constants)
+        .filter(|t| !matches!(t.data, TensorData::InProto | TensorData::Bytes(_)))
+        .map(|t| t.len())
+        .sum()
+}
+
+/// The report; fails on invalid structure (a Gemm attribute out of range …), while a model with
+/// no dense chain is reported as such.
+pub fn report(model: &Model) -> crate::Result<Report> {
+    let g = &model.graph;
+    let (view, err) = match MlpView::find(g) {
+        Ok(v) => (Some(v), None),
+        Err(e @ crate::Error::NoDenseChain(_)) => (None, Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    let dense_layers = layer_reports(g, view.as_ref());
     let value = |v: &crate::ir::ValueInfo| Value {
         name: v.name.clone(),
         ty: v.type_string(),
     };
     Ok(Report {
         ir_version: model.ir_version,
-        opsets: model
-            .opsets
-            .iter()
-            .map(|o| Opset {
-                domain: if o.domain.is_empty() {
-                    "ai.onnx".into()
-                } else {
-                    o.domain.clone()
-                },
-                version: o.version,
-            })
-            .collect(),
-        producer: model
-            .extra
-            .producer_name
-            .clone()
-            .map(|p| match &model.extra.producer_version {
-                Some(v) => format!("{p} {v}"),
-                None => p,
-            }),
+        opsets: opsets(model),
+        producer: producer(model),
         inputs: g.runtime_inputs().map(value).collect(),
         outputs: g.outputs.iter().map(value).collect(),
-        params_total: g
-            .initializers
-            .iter()
-            .filter(|t| !matches!(t.data, TensorData::InProto | TensorData::Bytes(_)))
-            .map(|t| t.len())
-            .sum(),
+        params_total: stored_params(g),
         dense_params: dense_layers.iter().map(|l| l.params).sum(),
         macs_total: dense_layers.iter().map(|l| l.macs).sum(),
         head: view
@@ -146,7 +168,7 @@ pub fn report(model: &Model) -> crate::Result<Report> {
         dense_layers,
         dense_chain_error: err,
         nodes: g.nodes.len(),
-        op_counts,
+        op_counts: op_counts(g),
         warnings: model.warnings.clone(),
     })
 }

@@ -1,4 +1,6 @@
-//! bean-onnx: import an ONNX MLP, find its dense layers, run and evaluate it, write it back.
+//! bean-onnx: import an ONNX MLP, find its dense layers, fine-tune them with BEAN, prune and
+//! merge neurons, validate and write the smaller model. docs/DESIGN.md maps the modules.
+#![warn(clippy::too_many_lines)]
 pub mod assemblies;
 pub mod compress;
 pub mod data;

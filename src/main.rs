@@ -1,4 +1,6 @@
-//! The `bean-onnx` command line. Exit codes: 0 ok, 1 error, 2 usage, 3 gate failed.
+//! The `bean-onnx` command line. Exit codes: 0 ok, 1 error, 2 usage, 3 gate failed,
+//! 130/143 interrupted by SIGINT/SIGTERM.
+#![warn(clippy::too_many_lines)]
 mod cli;
 
 use anyhow::{Context, Result};

@@ -3,6 +3,7 @@ use super::{check_outputs, load_model, parse, Bars, DataArgs, EngineArgs};
 use anyhow::{bail, Context, Result};
 use bean_onnx::data::Dataset;
 use bean_onnx::fsutil::OutputLock;
+use bean_onnx::ir::Model;
 use bean_onnx::onnx::{self, SaveOptions};
 use bean_onnx::progress::Progress;
 use bean_onnx::train::checkpoint;
@@ -145,16 +146,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     cfg.validate()?;
     let model = load_model(&args.model)?;
     let checkpoint_base = PathBuf::from(format!("{}.ckpt", args.output.display()));
-    let (ck_json, ck_npz) = checkpoint::paths(&checkpoint_base);
-    let mut inputs: Vec<&Path> = vec![&args.data.data];
-    inputs.extend(args.val.as_deref());
-    let mut outputs = super::model_outputs(&args.output).to_vec();
-    outputs.push(("checkpoint".into(), ck_json.clone()));
-    outputs.push(("checkpoint".into(), ck_npz.clone()));
-    if let Some(m) = &args.metrics {
-        outputs.push(("--metrics".into(), m.clone()));
-    }
-    let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    let protected = check_files(&args, &model, &checkpoint_base)?;
     let _lock = OutputLock::acquire(&args.output)?;
     let train = Dataset::load(&args.data.data, &args.data.keys(), false)?;
     let val = args
@@ -165,32 +157,9 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     if !args.json {
         eprintln!("engine: {} ({})", cfg.engine.name(), cfg.engine_opts.device);
     }
-    let resume = if args.resume {
-        let ck = checkpoint::load(&checkpoint_base)?;
-        if ck.is_none() && !args.json {
-            eprintln!(
-                "no checkpoint at {}: starting from the beginning",
-                ck_json.display()
-            );
-        }
-        ck
-    } else {
-        None
-    };
-    let metrics = match &args.metrics {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(resume.is_some())
-                .write(true)
-                .truncate(resume.is_none())
-                .open(p)
-                .with_context(|| format!("cannot open metrics file {}", p.display()))?,
-        ),
-        None => None,
-    };
+    let resume = resume_from(&args, &checkpoint_base)?;
     let mut observer = CliObserver {
-        metrics,
+        metrics: open_metrics(&args, resume.is_some())?,
         checkpoint_base: checkpoint_base.clone(),
         quiet: args.json,
         epochs: cfg.epochs,
@@ -198,23 +167,9 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     };
     let outcome = train::finetune(&model, &train, val.as_ref(), &cfg, resume, &mut observer)
         .with_context(|| format!("cannot fine-tune {}", args.model.display()))?;
-
+    let (ck_json, ck_npz) = checkpoint::paths(&checkpoint_base);
     if outcome.stop == StopReason::Interrupted {
-        let signal = bean_onnx::interrupt::requested().unwrap_or(libc::SIGINT);
-        let kept = if ck_json.exists() {
-            format!(
-                "the checkpoint of the last finished epoch is kept at {} — rerun with --resume",
-                ck_json.display()
-            )
-        } else {
-            "no epoch had finished, so there is no checkpoint".into()
-        };
-        eprintln!(
-            "interrupted by {}: {} not written; {kept}",
-            bean_onnx::error::signal_name(signal),
-            args.output.display()
-        );
-        return Ok(ExitCode::from(128 + signal as u8));
+        return Ok(interrupted(&args.output, &ck_json));
     }
     let opts = SaveOptions {
         protected,
@@ -239,6 +194,70 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         print_summary(&summary);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks every file the run writes (the model, its data and lock, the checkpoint, --metrics)
+/// against the inputs; returns the input files.
+fn check_files(args: &FinetuneArgs, model: &Model, checkpoint_base: &Path) -> Result<Vec<PathBuf>> {
+    let (ck_json, ck_npz) = checkpoint::paths(checkpoint_base);
+    let mut inputs: Vec<&Path> = vec![&args.data.data];
+    inputs.extend(args.val.as_deref());
+    let mut outputs = super::model_outputs(&args.output).to_vec();
+    outputs.push(("checkpoint".into(), ck_json));
+    outputs.push(("checkpoint".into(), ck_npz));
+    if let Some(m) = &args.metrics {
+        outputs.push(("--metrics".into(), m.clone()));
+    }
+    check_outputs(model, &args.model, &inputs, &super::as_outputs(&outputs))
+}
+
+/// The checkpoint to continue from, with --resume (None, with a note, when there is none).
+fn resume_from(args: &FinetuneArgs, checkpoint_base: &Path) -> Result<Option<Checkpoint>> {
+    if !args.resume {
+        return Ok(None);
+    }
+    let ck = checkpoint::load(checkpoint_base)?;
+    if ck.is_none() && !args.json {
+        eprintln!(
+            "no checkpoint at {}: starting from the beginning",
+            checkpoint::paths(checkpoint_base).0.display()
+        );
+    }
+    Ok(ck)
+}
+
+/// The --metrics file: appended to when resuming, else started anew.
+fn open_metrics(args: &FinetuneArgs, resuming: bool) -> Result<Option<std::fs::File>> {
+    let Some(p) = &args.metrics else {
+        return Ok(None);
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resuming)
+        .write(true)
+        .truncate(!resuming)
+        .open(p)
+        .with_context(|| format!("cannot open metrics file {}", p.display()))?;
+    Ok(Some(file))
+}
+
+/// Says what a signal left behind and returns its exit code (128 + the signal).
+fn interrupted(output: &Path, ck_json: &Path) -> ExitCode {
+    let signal = bean_onnx::interrupt::requested().unwrap_or(libc::SIGINT);
+    let kept = if ck_json.exists() {
+        format!(
+            "the checkpoint of the last finished epoch is kept at {} — rerun with --resume",
+            ck_json.display()
+        )
+    } else {
+        "no epoch had finished, so there is no checkpoint".into()
+    };
+    eprintln!(
+        "interrupted by {}: {} not written; {kept}",
+        bean_onnx::error::signal_name(signal),
+        output.display()
+    );
+    ExitCode::from(128 + signal as u8)
 }
 
 #[derive(serde::Serialize)]

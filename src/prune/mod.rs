@@ -215,55 +215,9 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     let mut layers = Vec::new();
     for (l, &keep_n) in widths.iter().enumerate() {
         crate::interrupt::check()?;
-        let view = MlpView::find(&m.graph)?;
-        let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
-        let n = layer.n_out;
-        if keep_n == n {
-            layers.push(LayerPruneReport {
-                layer: l,
-                counts: BoundaryReport {
-                    n_before: n,
-                    n_after: n,
-                    ..Default::default()
-                },
-            });
-            continue;
-        }
-        let h = match cfg.method {
-            Method::Assembly => {
-                eval::tensors_on(&m, &[&layer.output], &calib, cfg.engine, &cfg.engine_opts)?
-                    .remove(0)
-            }
-            Method::Magnitude => Array2::zeros((0, n)),
-        };
-        require_finite(&h, &format!("hidden layer {l}"), &calib)?;
-        let labels = (cfg.merge && cfg.method == Method::Assembly)
-            .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
-        let w_next = next.weight_matrix(&m.graph);
-        let b_next = next.bias_trainable().then(|| next.bias_vector(&m.graph));
-        let p = boundary::plan(
-            h.view(),
-            w_next.view(),
-            b_next.as_ref(),
-            keep_n,
-            cfg.method,
-            labels.as_deref(),
-        );
-        let w_l = layer.weight_matrix(&m.graph).select(Axis(1), &p.keep);
-        let b_l = layer
-            .bias
-            .is_some()
-            .then(|| layer.bias_vector(&m.graph).select(Axis(0), &p.keep));
-        layer.write_back(&mut m.graph, &w_l, b_l.as_ref())?;
-        let b_next_out = p
-            .b_next
-            .clone()
-            .or_else(|| next.bias.is_some().then(|| next.bias_vector(&m.graph)));
-        next.write_back(&mut m.graph, &p.w_next, b_next_out.as_ref())?;
-        update_widths(&mut m.graph, layer, p.keep.len());
         layers.push(LayerPruneReport {
             layer: l,
-            counts: p.report,
+            counts: prune_layer(&mut m, l, keep_n, &calib, cfg)?,
         });
     }
     let inputs = if cfg.inputs {
@@ -284,6 +238,59 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
             inputs,
         },
     ))
+}
+
+/// Cuts hidden layer `l` of `m` to `keep_n` neurons, its activations measured on `calib` in the
+/// model pruned so far: the layer's kept columns, the next layer compensated, the recorded widths.
+fn prune_layer(
+    m: &mut Model,
+    l: usize,
+    keep_n: usize,
+    calib: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<BoundaryReport> {
+    let view = MlpView::find(&m.graph)?;
+    let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
+    let n = layer.n_out;
+    if keep_n == n {
+        return Ok(BoundaryReport {
+            n_before: n,
+            n_after: n,
+            ..Default::default()
+        });
+    }
+    let h = match cfg.method {
+        Method::Assembly => {
+            eval::tensors_on(m, &[&layer.output], calib, cfg.engine, &cfg.engine_opts)?.remove(0)
+        }
+        Method::Magnitude => Array2::zeros((0, n)),
+    };
+    require_finite(&h, &format!("hidden layer {l}"), calib)?;
+    let labels = (cfg.merge && cfg.method == Method::Assembly)
+        .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
+    let w_next = next.weight_matrix(&m.graph);
+    let b_next = next.bias_trainable().then(|| next.bias_vector(&m.graph));
+    let p = boundary::plan(
+        h.view(),
+        w_next.view(),
+        b_next.as_ref(),
+        keep_n,
+        cfg.method,
+        labels.as_deref(),
+    );
+    let w_l = layer.weight_matrix(&m.graph).select(Axis(1), &p.keep);
+    let b_l = layer
+        .bias
+        .is_some()
+        .then(|| layer.bias_vector(&m.graph).select(Axis(0), &p.keep));
+    layer.write_back(&mut m.graph, &w_l, b_l.as_ref())?;
+    let b_next_out = p
+        .b_next
+        .clone()
+        .or_else(|| next.bias.is_some().then(|| next.bias_vector(&m.graph)));
+    next.write_back(&mut m.graph, &p.w_next, b_next_out.as_ref())?;
+    update_widths(&mut m.graph, layer, p.keep.len());
+    Ok(p.report)
 }
 
 /// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go, each
