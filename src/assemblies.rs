@@ -183,9 +183,9 @@ pub struct HiddenLayerAssemblies {
 /// `activations` (one `[N, n_k]` array per hidden layer) are given; plus a picture panel each.
 pub fn hidden_layers(
     model: &crate::ir::Model,
+    view: &crate::mlp::MlpView,
     activations: Option<&[Array2<f32>]>,
 ) -> crate::Result<(Vec<HiddenLayerAssemblies>, Vec<crate::plot::Panel>)> {
-    let view = crate::mlp::MlpView::find(&model.graph)?;
     let mut reports = Vec::new();
     let mut panels = Vec::new();
     for k in 0..view.layers.len().saturating_sub(1) {

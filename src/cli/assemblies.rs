@@ -39,6 +39,8 @@ pub fn run(args: AssembliesArgs) -> Result<ExitCode> {
         };
         check_outputs(&model, &args.model, &data, &[plot_output])?;
     }
+    let view = bean_onnx::mlp::MlpView::find(&model.graph)
+        .with_context(|| format!("cannot find assemblies in {}", args.model.display()))?;
     let activations = match &args.data {
         Some(p) => {
             let keys = bean_onnx::data::DataKeys {
@@ -47,11 +49,13 @@ pub fn run(args: AssembliesArgs) -> Result<ExitCode> {
             };
             let data = Dataset::load(p, &keys, false)?.evenly_spaced(10_000);
             let (kind, opts) = args.engine.resolve();
-            Some(prune::hidden_activations(&model, &data, kind, &opts)?)
+            Some(prune::hidden_activations(
+                &model, &view, &data, kind, &opts,
+            )?)
         }
         None => None,
     };
-    let (layers, panels) = assemblies::hidden_layers(&model, activations.as_deref())
+    let (layers, panels) = assemblies::hidden_layers(&model, &view, activations.as_deref())
         .with_context(|| format!("cannot find assemblies in {}", args.model.display()))?;
     if layers.is_empty() {
         bail!(

@@ -109,11 +109,11 @@ pub fn kept_width(n: usize, ratio: f64, round_to: usize) -> usize {
 /// Outputs of every hidden layer (dense layers 0..L-2) on `data`, in one pass.
 pub fn hidden_activations(
     model: &Model,
+    view: &MlpView,
     data: &Dataset,
     kind: EngineKind,
     opts: &EngineOptions,
 ) -> Result<Vec<Array2<f32>>> {
-    let view = MlpView::find(&model.graph)?;
     let names: Vec<&str> = view.layers[..view.layers.len() - 1]
         .iter()
         .map(|l| l.output.as_str())
@@ -180,6 +180,16 @@ fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
 /// Prunes every hidden layer of `model` to `1 - ratio` of its width, layer after layer (each
 /// layer's activations are measured on the model pruned so far).
 pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model, PruneReport)> {
+    prune_with(model, &MlpView::find(&model.graph)?, calib, cfg)
+}
+
+/// [`prune`] with `model`'s chain already found (`view`, of this very graph).
+pub fn prune_with(
+    model: &Model,
+    view: &MlpView,
+    calib: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<(Model, PruneReport)> {
     if !(0.0..1.0).contains(&cfg.ratio) {
         return Err(Error::Invalid(format!(
             "the pruning ratio must be in [0, 1), got {}",
@@ -194,8 +204,9 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
         ));
     }
     let mut m = model.clone();
-    let view = MlpView::find(&m.graph)?;
     view.require_whole()?;
+    // Kept in step with the model as layers shrink (pruning adds and removes no nodes).
+    let mut view = view.clone();
     let n_layers = view.layers.len();
     if n_layers < 2 && !cfg.inputs {
         return Err(Error::NoDenseChain(
@@ -205,7 +216,7 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
     let hidden_before: usize = view.layers[..n_layers - 1].iter().map(|l| l.n_out).sum();
     let widths: Vec<usize> = match (cfg.allocation, cfg.method) {
         (Allocation::Global, Method::Assembly) if cfg.ratio > 0.0 && n_layers > 1 => {
-            global_widths(&m, &calib, cfg)?
+            global_widths(&m, &view, &calib, cfg)?
         }
         _ => view.layers[..n_layers - 1]
             .iter()
@@ -217,11 +228,11 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
         crate::interrupt::check()?;
         layers.push(LayerPruneReport {
             layer: l,
-            counts: prune_layer(&mut m, l, keep_n, &calib, cfg)?,
+            counts: prune_layer(&mut m, &mut view, l, keep_n, &calib, cfg)?,
         });
     }
     let inputs = if cfg.inputs {
-        Some(prune_inputs(&mut m, &calib, cfg)?)
+        Some(prune_inputs(&mut m, &view, &calib, cfg)?)
     } else {
         None
     };
@@ -244,12 +255,12 @@ pub fn prune(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<(Model
 /// model pruned so far: the layer's kept columns, the next layer compensated, the recorded widths.
 fn prune_layer(
     m: &mut Model,
+    view: &mut MlpView,
     l: usize,
     keep_n: usize,
     calib: &Dataset,
     cfg: &PruneConfig,
 ) -> Result<BoundaryReport> {
-    let view = MlpView::find(&m.graph)?;
     let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
     let n = layer.n_out;
     if keep_n == n {
@@ -290,14 +301,20 @@ fn prune_layer(
         .or_else(|| next.bias.is_some().then(|| next.bias_vector(&m.graph)));
     next.write_back(&mut m.graph, &p.w_next, b_next_out.as_ref())?;
     update_widths(&mut m.graph, layer, p.keep.len());
+    view.layers[l].n_out = p.keep.len();
+    view.layers[l + 1].n_in = p.keep.len();
     Ok(p.report)
 }
 
 /// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go, each
 /// neuron's cost relative to its layer's median cost.
-fn global_widths(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Vec<usize>> {
-    let view = MlpView::find(&model.graph)?;
-    let h = hidden_activations(model, calib, cfg.engine, &cfg.engine_opts)?;
+fn global_widths(
+    model: &Model,
+    view: &MlpView,
+    calib: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<Vec<usize>> {
+    let h = hidden_activations(model, view, calib, cfg.engine, &cfg.engine_opts)?;
     for (k, hk) in h.iter().enumerate() {
         require_finite(hk, &format!("hidden layer {k}"), calib)?;
     }
@@ -346,15 +363,19 @@ fn global_widths(model: &Model, calib: &Dataset, cfg: &PruneConfig) -> Result<Ve
 /// Drops input features of the first dense layer that are constant on the data (their value
 /// folded into its bias) or have no outgoing weight, and gathers the kept ones in front of the
 /// layer so the model's interface stays the same.
-fn prune_inputs(m: &mut Model, calib: &Dataset, cfg: &PruneConfig) -> Result<InputReport> {
-    let view = MlpView::find(&m.graph)?;
+fn prune_inputs(
+    m: &mut Model,
+    view: &MlpView,
+    calib: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<InputReport> {
     let first = view.layers[0].clone();
     if let DenseOp::Gemm { trans_a: true, .. } = first.op {
         return Err(Error::Invalid(
             "dropping input features does not support a first Gemm with transA=1".into(),
         ));
     }
-    let x = crate::train::data_prep::chain_features(m, &view, calib, cfg.engine, &cfg.engine_opts)?;
+    let x = crate::train::data_prep::chain_features(m, view, calib, cfg.engine, &cfg.engine_opts)?;
     require_finite(&x, "input feature", calib)?;
     let w = first.weight_matrix(&m.graph);
     let mut b = first.bias_trainable().then(|| first.bias_vector(&m.graph));
@@ -513,7 +534,8 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
         (baseline - e.candidate.accuracy) * 100.0 <= s.max_drop_points + 1e-9 && e.cuts()
     };
     let grid: Vec<f64> = (1..20).map(|i| i as f64 * 0.05).collect();
-    let mut results = evaluate_ratios(model, s, "pruning candidates, 5% grid", grid)?;
+    let view = MlpView::find(&model.graph)?;
+    let mut results = evaluate_ratios(model, &view, s, "pruning candidates, 5% grid", grid)?;
     let best_grid = results
         .iter()
         .filter(|e| within(e))
@@ -525,6 +547,7 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
         .collect();
     results.extend(evaluate_ratios(
         model,
+        &view,
         s,
         "pruning candidates, 1% steps",
         fine,
@@ -556,6 +579,7 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
 /// Prunes, post-processes and evaluates `model` at each ratio, in parallel.
 fn evaluate_ratios(
     model: &Model,
+    view: &MlpView,
     s: &Search,
     label: &str,
     ratios: Vec<f64>,
@@ -569,7 +593,7 @@ fn evaluate_ratios(
                 ratio,
                 ..s.cfg.clone()
             };
-            let (m, report) = prune(model, s.calib, &cfg)?;
+            let (m, report) = prune_with(model, view, s.calib, &cfg)?;
             let m = match s.post {
                 Some(f) => f(m)?,
                 None => m,

@@ -12,7 +12,6 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::{self, single_input};
 use crate::ir::Model;
-use crate::mlp::MlpView;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,27 +159,26 @@ fn signature(cfg: &FinetuneConfig, spec: &StepSpec, model: &Model, set: &Trainin
     format!("sha256:{:x}", h.finalize())
 }
 
+/// Assembly figures before and after; `tuned` is `model` with new weights (the same graph, so
+/// the plan's chain describes it too).
 fn figures(model: &Model, plan: &Plan, tuned: &Model) -> Vec<LayerFigures> {
-    let tuned_view = MlpView::find(&tuned.graph).ok();
     plan.view
         .layers
         .iter()
         .enumerate()
         .skip(1) // input neurons of layer 0 are the data's features, not hidden neurons
-        .filter_map(|(i, l)| {
-            let after_layer = tuned_view.as_ref()?.layers.get(i)?;
+        .map(|(i, l)| {
             let gamma = plan.gammas[i];
             let before = assemblies::from_weights(l.weight_matrix(&model.graph).view(), gamma);
-            let after =
-                assemblies::from_weights(after_layer.weight_matrix(&tuned.graph).view(), gamma);
-            Some(LayerFigures {
+            let after = assemblies::from_weights(l.weight_matrix(&tuned.graph).view(), gamma);
+            LayerFigures {
                 layer: i - 1,
                 gamma,
                 modularity_before: before.modularity,
                 modularity_after: after.modularity,
                 assemblies_before: before.assemblies.len(),
                 assemblies_after: after.assemblies.len(),
-            })
+            }
         })
         .collect()
 }
