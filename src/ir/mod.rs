@@ -2,6 +2,9 @@
 //! crate-private remainders (`extra`, [`OpaqueAttribute`], [`OpaqueType`]: the fields the middle
 //! never reads), so that import → export loses nothing and nothing outside `onnx` depends on them.
 pub mod builder;
+mod patch;
+
+pub use patch::GraphPatch;
 
 use crate::pb;
 use crate::tensor::{DataType, Tensor};

@@ -2,7 +2,7 @@
 //! weight W [n_in, n_out] and bias b [n_out] it computes with (Gemm's α and β folded in), and
 //! writing new values back in the layer's own layout and storage.
 use crate::error::{Error, Result};
-use crate::ir::Graph;
+use crate::ir::{Graph, GraphPatch};
 use ndarray::{Array1, Array2};
 
 /// How the weight initializer is laid out.
@@ -199,31 +199,37 @@ impl DenseLayer {
     }
 
     /// Writes an effective weight `[n_in', n_out']` and bias `[n_out']` back into the layer's
-    /// initializers in their own layout, undoing alpha/beta, keeping names and storage. Sizes may
-    /// differ from the current ones (pruning); the layer's `n_in`/`n_out` are not updated here.
+    /// stored tensors at once (see [`DenseLayer::stage`]).
     pub fn write_back(
         &self,
         graph: &mut Graph,
         w: &Array2<f32>,
         b: Option<&Array1<f32>>,
     ) -> Result<()> {
-        let (alpha, beta) = self.scales();
-        // A computed value that is not finite would be written silently and spread NaN through
-        // every consumer of the model: refuse it, naming the tensor.
+        let mut patch = GraphPatch::default();
+        self.stage(graph, &mut patch, w, b)?;
+        patch.apply(graph)
+    }
+
+    /// Adds to `patch` the layer's stored tensors holding an effective weight `[n_in', n_out']`
+    /// and bias `[n_out']`, in the layer's own layout, α and β undone, names and storage kept.
+    /// Sizes may differ from the current ones (pruning); `n_in`/`n_out` are not updated here.
+    /// Values that are not finite are refused, naming the tensor: written silently, they would
+    /// spread NaN through every consumer of the model.
+    pub fn stage(
+        &self,
+        graph: &Graph,
+        patch: &mut GraphPatch,
+        w: &Array2<f32>,
+        b: Option<&Array1<f32>>,
+    ) -> Result<()> {
         if w.iter().any(|v| !v.is_finite()) {
             return Err(Error::tensor(
                 &self.weight,
                 "the computed weights hold NaN or infinity (not written)",
             ));
         }
-        if let (Some(name), Some(b)) = (&self.bias, b) {
-            if b.iter().any(|v| !v.is_finite()) {
-                return Err(Error::tensor(
-                    name,
-                    "the computed bias holds NaN or infinity (not written)",
-                ));
-            }
-        }
+        let (alpha, _) = self.scales();
         let (n_in, n_out) = w.dim();
         let stored = match self.layout {
             Layout::InOut => w.as_standard_layout().into_owned(),
@@ -234,46 +240,63 @@ impl DenseLayer {
             Layout::InOut => vec![n_in as i64, n_out as i64],
             Layout::OutIn => vec![n_out as i64, n_in as i64],
         };
-        let t = graph
-            .stored_mut(&self.weight)
-            .ok_or_else(|| Error::Graph(format!("weight '{}' disappeared", self.weight)))?;
-        t.set_f32(dims, stored.into_raw_vec_and_offset().0);
+        patch.set_f32(&self.weight, dims, stored.into_raw_vec_and_offset().0);
         if let (Some(name), Some(b)) = (&self.bias, b) {
-            let t = graph
-                .stored_mut(name)
-                .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
-            let values: Vec<f32> = b
-                .iter()
-                // beta = 0 ignores the bias: any values of the right size will do, zeros here.
-                .map(|v| {
-                    if beta == 0.0 {
-                        0.0
-                    } else if beta != 1.0 {
-                        v / beta
-                    } else {
-                        *v
-                    }
-                })
-                .collect();
-            let uniform = values.windows(2).all(|p| p[0] == p[1]);
-            // Keep the bias's shape when it stays valid; a broadcast scalar that is no longer
-            // uniform becomes a per-output vector (still a valid Gemm C).
-            let broadcast_scalar = t.len() == 1 && self.n_out != 1;
-            let dims = if broadcast_scalar && uniform && !values.is_empty() {
-                let d = t.dims.clone();
-                t.set_f32(d, vec![values[0]]);
-                return Ok(());
-            } else if broadcast_scalar {
-                vec![n_out as i64]
-            } else {
-                match t.dims.len() {
-                    0 => vec![],
-                    1 => vec![n_out as i64],
-                    _ => vec![1, n_out as i64],
-                }
-            };
-            t.set_f32(dims, values);
+            self.stage_bias(graph, patch, name, b)?;
         }
+        Ok(())
+    }
+
+    /// The bias part of [`DenseLayer::stage`]: β undone, and the stored shape kept when it stays
+    /// valid (a broadcast scalar that is no longer uniform becomes a per-output vector, still a
+    /// valid Gemm C).
+    fn stage_bias(
+        &self,
+        graph: &Graph,
+        patch: &mut GraphPatch,
+        name: &str,
+        b: &Array1<f32>,
+    ) -> Result<()> {
+        if b.iter().any(|v| !v.is_finite()) {
+            return Err(Error::tensor(
+                name,
+                "the computed bias holds NaN or infinity (not written)",
+            ));
+        }
+        let t = graph
+            .stored(name)
+            .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
+        let (_, beta) = self.scales();
+        let values: Vec<f32> = b
+            .iter()
+            // beta = 0 ignores the bias: any values of the right size will do, zeros here.
+            .map(|v| {
+                if beta == 0.0 {
+                    0.0
+                } else if beta != 1.0 {
+                    v / beta
+                } else {
+                    *v
+                }
+            })
+            .collect();
+        let n_out = b.len();
+        let uniform = values.windows(2).all(|p| p[0] == p[1]);
+        let broadcast_scalar = t.len() == 1 && self.n_out != 1;
+        if broadcast_scalar && uniform && !values.is_empty() {
+            patch.set_f32(name, t.dims.clone(), vec![values[0]]);
+            return Ok(());
+        }
+        let dims = if broadcast_scalar {
+            vec![n_out as i64]
+        } else {
+            match t.dims.len() {
+                0 => vec![],
+                1 => vec![n_out as i64],
+                _ => vec![1, n_out as i64],
+            }
+        };
+        patch.set_f32(name, dims, values);
         Ok(())
     }
 }

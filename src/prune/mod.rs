@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
 use crate::eval;
-use crate::ir::{AttrValue, Attribute, Dim, Graph, Model, Node, ValueType};
+use crate::ir::{AttrValue, Attribute, Graph, GraphPatch, Model, Node};
 use crate::mlp::{DenseLayer, DenseOp, MlpView};
 use crate::progress::Progress;
 use crate::tensor::{DataType, Storage, Tensor, TensorData};
@@ -143,9 +143,10 @@ fn require_finite(h: &Array2<f32>, what: &str, calib: &Dataset) -> Result<()> {
     }
 }
 
-/// Sets the last dimension of the recorded shapes of a layer's tensors (and of the tensors its
-/// pass-through ops carry) to `width`, and an explicit width in a pass-through Reshape's shape.
-fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
+/// Adds to `patch` the last dimension `width` for the recorded shapes of a layer's tensors (and
+/// of the tensors its pass-through ops carry), and for an explicit width in a pass-through
+/// Reshape's shape.
+fn stage_widths(graph: &Graph, layer: &DenseLayer, width: usize, patch: &mut GraphPatch) {
     let mut names = vec![layer.pre_activation.clone(), layer.output.clone()];
     if let DenseOp::MatMul { node, .. } = layer.op {
         names.extend(graph.nodes[node].outputs.first().cloned());
@@ -153,27 +154,17 @@ fn update_widths(graph: &mut Graph, layer: &DenseLayer, width: usize) {
     for &n in &layer.pass_through {
         let node = &graph.nodes[n];
         names.extend(node.outputs.iter().filter(|o| !o.is_empty()).cloned());
-        let shape = (node.op_type == "Reshape").then(|| node.input(1).map(str::to_string));
-        if let Some(t) = shape.flatten().and_then(|s| graph.stored_mut(&s)) {
-            if let TensorData::I64(v) = &mut t.data {
-                if v.len() == 2 && v[1] > 0 {
-                    v[1] = width as i64;
-                }
+        let shape = (node.op_type == "Reshape").then(|| node.input(1)).flatten();
+        if let Some((name, [rows, cols])) =
+            shape.and_then(|s| Some((s, graph.stored(s)?.as_i64()?)))
+        {
+            if *cols > 0 {
+                patch.set_i64(name, vec![*rows, width as i64]);
             }
         }
     }
-    for v in graph.value_info.iter_mut().chain(graph.outputs.iter_mut()) {
-        if !names.contains(&v.name) {
-            continue;
-        }
-        if let ValueType::Tensor {
-            shape: Some(dims), ..
-        } = &mut v.ty
-        {
-            if let Some(last @ Dim::Value(_)) = dims.last_mut() {
-                *last = Dim::Value(width as i64);
-            }
-        }
+    for name in names {
+        patch.set_width(&name, width);
     }
 }
 
@@ -294,13 +285,15 @@ fn prune_layer(
         .bias
         .is_some()
         .then(|| layer.bias_vector(&m.graph).select(Axis(0), &p.keep));
-    layer.write_back(&mut m.graph, &w_l, b_l.as_ref())?;
+    let mut patch = GraphPatch::default();
+    layer.stage(&m.graph, &mut patch, &w_l, b_l.as_ref())?;
     let b_next_out = p
         .b_next
         .clone()
         .or_else(|| next.bias.is_some().then(|| next.bias_vector(&m.graph)));
-    next.write_back(&mut m.graph, &p.w_next, b_next_out.as_ref())?;
-    update_widths(&mut m.graph, layer, p.keep.len());
+    next.stage(&m.graph, &mut patch, &p.w_next, b_next_out.as_ref())?;
+    stage_widths(&m.graph, layer, p.keep.len(), &mut patch);
+    patch.apply(&mut m.graph)?;
     view.layers[l].n_out = p.keep.len();
     view.layers[l + 1].n_in = p.keep.len();
     Ok(p.report)
@@ -413,8 +406,10 @@ fn prune_inputs(
     }
     let w_kept = w.select(Axis(0), &keep);
     let b_out = b.or_else(|| first.bias.is_some().then(|| first.bias_vector(&m.graph)));
-    first.write_back(&mut m.graph, &w_kept, b_out.as_ref())?;
-    insert_gather(&mut m.graph, &first, &keep);
+    let mut patch = GraphPatch::default();
+    first.stage(&m.graph, &mut patch, &w_kept, b_out.as_ref())?;
+    stage_gather(&m.graph, &first, &keep, &mut patch);
+    patch.apply(&mut m.graph)?;
     Ok(report)
 }
 
@@ -436,11 +431,11 @@ fn unique_name(graph: &Graph, base: &str) -> String {
     name
 }
 
-fn insert_gather(graph: &mut Graph, first: &DenseLayer, keep: &[usize]) {
+/// Adds to `patch` a Gather of the `keep` columns of the first layer's input, in front of it.
+fn stage_gather(graph: &Graph, first: &DenseLayer, keep: &[usize], patch: &mut GraphPatch) {
     let indices = unique_name(graph, "bean_onnx_kept_inputs");
     let gathered = unique_name(graph, &format!("{}_kept", first.input));
-    let node_name = unique_name(graph, "bean_onnx_gather_inputs");
-    graph.initializers.push(Tensor {
+    patch.add_initializer(Tensor {
         name: indices.clone(),
         elem_type: DataType::Int64,
         dims: vec![keep.len() as i64],
@@ -448,22 +443,17 @@ fn insert_gather(graph: &mut Graph, first: &DenseLayer, keep: &[usize]) {
         storage: Storage::Raw,
         extra: Default::default(),
     });
-    let first_node = first.nodes()[0];
-    graph.nodes[first_node].inputs[0] = gathered.clone();
-    graph.nodes.insert(
-        first_node,
-        Node {
-            name: node_name,
-            op_type: "Gather".into(),
-            inputs: vec![first.input.clone(), indices],
-            outputs: vec![gathered],
-            attributes: vec![Attribute {
-                name: "axis".into(),
-                value: AttrValue::Int(1),
-            }],
-            ..Default::default()
-        },
+    let mut gather = Node::new(
+        "Gather",
+        vec![first.input.clone(), indices],
+        vec![gathered.clone()],
     );
+    gather.name = unique_name(graph, "bean_onnx_gather_inputs");
+    gather.attributes = vec![Attribute {
+        name: "axis".into(),
+        value: AttrValue::Int(1),
+    }];
+    patch.insert_before(first.nodes()[0], gather, 0, &gathered);
 }
 
 /// One evaluated pruning ratio.
