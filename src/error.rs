@@ -65,8 +65,8 @@ pub fn human_bytes(n: u64) -> String {
 /// `SIGINT`, `SIGTERM`, or `signal N`.
 pub fn signal_name(signal: i32) -> String {
     match signal {
-        2 => "SIGINT".into(),
-        15 => "SIGTERM".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
         n => format!("signal {n}"),
     }
 }

@@ -164,7 +164,9 @@ pub fn report(model: &Model) -> crate::Result<Report> {
             .as_ref()
             .and_then(|v| v.require_whole().err())
             .map(|e| e.to_string()),
-        skipped: view.map(|v| v.skipped).unwrap_or_default(),
+        skipped: view
+            .map(|v| v.skipped.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default(),
         dense_layers,
         dense_chain_error: err,
         nodes: g.nodes.len(),

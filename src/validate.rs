@@ -163,31 +163,18 @@ fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Median wall time in tract of one call on `rows` rows, in milliseconds, after warm-up.
-fn latency(
-    model: &Model,
-    target: &Target,
-    data: &Dataset,
-    rows: usize,
-    runs: usize,
-) -> Result<f64> {
-    let opts = EngineOptions::default();
-    let mut r = ModelRunner::new(
-        model,
-        &[&target.tensor],
-        target.out_type(),
-        data,
-        EngineKind::Tract,
-        &opts,
-    )?;
+/// Median wall time of one call of `runner` on `rows` rows, in milliseconds, after warm-up.
+fn latency(runner: &mut ModelRunner, rows: usize, runs: usize) -> Result<f64> {
     for _ in 0..3 {
-        r.run_first(rows)?;
+        runner.run_first(rows)?;
     }
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             crate::interrupt::check()?;
             let t = Instant::now();
-            r.run_first(rows).map(|_| t.elapsed().as_secs_f64() * 1e3)
+            runner
+                .run_first(rows)
+                .map(|_| t.elapsed().as_secs_f64() * 1e3)
         })
         .collect::<Result<_>>()?;
     times.sort_by(f64::total_cmp);
@@ -245,13 +232,18 @@ pub fn validate(
     let batch_n = data.rows().min(256);
     let figures = |m: &Model, bytes: u64, target: &Target, accuracy: f64| -> Result<ModelFigures> {
         let r = inspect::report(m)?;
+        // Latency in tract, the model loaded once for both batch sizes.
+        let opts = EngineOptions::default();
+        let out = [target.tensor.as_str()];
+        let mut runner =
+            ModelRunner::new(m, &out, target.out_type(), data, EngineKind::Tract, &opts)?;
         Ok(ModelFigures {
             accuracy,
             params: r.params_total,
             macs: r.macs_total,
             file_bytes: bytes,
-            latency_ms_batch1: latency(m, target, data, 1, 50)?,
-            latency_ms_batch_n: latency(m, target, data, batch_n, 15)?,
+            latency_ms_batch1: latency(&mut runner, 1, 50)?,
+            latency_ms_batch_n: latency(&mut runner, batch_n, 15)?,
         })
     };
     let original_f = figures(original, original_bytes, &ta, acc(&a.predictions))?;

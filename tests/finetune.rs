@@ -375,6 +375,9 @@ impl Observer for Stopper {
     fn interrupted(&self) -> bool {
         self.epochs_seen >= self.stop_after
     }
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
 }
 
 #[test]

@@ -193,7 +193,7 @@ fn npz_corpus(dir: &Path) -> Vec<NpzSeed> {
     let ck = bean_onnx::train::Checkpoint {
         epoch: 1,
         steps: 10,
-        signature: "fuzz".into(),
+        signature: Some("fuzz".into()),
         history: vec![],
         best_epoch: Some(1),
         best_val: Some(0.5),

@@ -341,6 +341,7 @@ fn two_writers_of_one_output_never_mix_their_files() {
         })
         .collect();
     assert_ne!(alone[0], alone[1]);
+    let mut refused = 0;
     for trial in 0..3 {
         let out = d.join(format!("shared{trial}.onnx"));
         let a = start(&refs(&args(&out, "1")));
@@ -353,6 +354,7 @@ fn two_writers_of_one_output_never_mix_their_files() {
             );
         }
         assert!(results.iter().any(|(c, _)| *c == 0));
+        refused += results.iter().filter(|(c, _)| *c == 1).count();
         let got = weights(&out);
         assert!(
             got == alone[0] || got == alone[1],
@@ -360,4 +362,9 @@ fn two_writers_of_one_output_never_mix_their_files() {
         );
         assert!(!d.join(format!("shared{trial}.onnx.lock")).exists());
     }
+    // Runs of about a second started together overlap: the lock, not luck, kept them apart.
+    assert!(
+        refused > 0,
+        "the two writers never overlapped: the lock was not exercised"
+    );
 }

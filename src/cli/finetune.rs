@@ -136,6 +136,10 @@ impl Observer for CliObserver {
         false
     }
 
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
+
     fn progress(&self) -> &dyn Progress {
         &self.bars
     }

@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use bars::Bars;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bean_onnx::data::DataKeys;
 use bean_onnx::engine::{ort_engine, Device, EngineKind, EngineOptions};
 use bean_onnx::fsutil::{Output, OutputLock};
@@ -92,8 +92,13 @@ impl EngineArgs {
 }
 
 pub fn load_model(path: &Path) -> Result<Model> {
-    let model =
-        onnx::load(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let model = onnx::load(path).map_err(|e| match e {
+        // These name the file already.
+        e @ (bean_onnx::Error::Io { .. } | bean_onnx::Error::Decode { .. }) => {
+            anyhow::Error::new(e).context("cannot read the model")
+        }
+        e => anyhow::Error::new(e).context(format!("cannot read model {}", path.display())),
+    })?;
     for w in &model.warnings {
         eprintln!("warning: {}: {w}", path.display());
     }

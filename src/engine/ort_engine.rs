@@ -241,7 +241,7 @@ impl StepRunner for OrtStepRunner {
         Ok(())
     }
 
-    fn step(&mut self, batch: &StepBatch) -> Result<StepScalars> {
+    fn step(&mut self, batch: StepBatch) -> Result<StepScalars> {
         let names = &self.graph.inputs;
         let (lr, step) = batch.scalars();
         let per_step = [

@@ -146,7 +146,9 @@ pub trait StepRunner {
     /// Runs one step. The losses are those of the state that went in, so when one is not finite
     /// that state is bad too: the runner goes back to the state before it (the last good
     /// weights); otherwise it keeps the updated state.
-    fn step(&mut self, batch: &StepBatch) -> Result<StepScalars>;
+    /// The batch is given by value so an engine that takes ownership of its inputs (tract) does
+    /// not copy it.
+    fn step(&mut self, batch: StepBatch) -> Result<StepScalars>;
     /// A host copy of the state.
     fn state(&self) -> Result<Vec<ArrayD<f32>>>;
     fn describe(&self) -> String;

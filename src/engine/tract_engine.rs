@@ -181,20 +181,20 @@ impl StepRunner for TractStepRunner {
         Ok(())
     }
 
-    fn step(&mut self, batch: &StepBatch) -> Result<StepScalars> {
+    fn step(&mut self, batch: StepBatch) -> Result<StepScalars> {
         let (lr, step) = batch.scalars();
-        let value = |a: &ArrayD<f32>| Tensor::from(a.clone()).into_tvalue();
-        let feed: TVec<TValue> = self
-            .feeds
-            .iter()
-            .map(|f| match f {
-                Feed::X => value(&batch.x),
-                Feed::Target => value(&batch.target),
-                Feed::Lr => value(&lr),
-                Feed::Step => value(&step),
+        let value = |a: ArrayD<f32>| Tensor::from(a).into_tvalue();
+        let (mut x, mut target) = (Some(batch.x), Some(batch.target));
+        let mut feed: TVec<TValue> = TVec::with_capacity(self.feeds.len());
+        for f in &self.feeds {
+            feed.push(match f {
+                Feed::X => value(x.take().expect("one x input")),
+                Feed::Target => value(target.take().expect("one target input")),
+                Feed::Lr => value(lr.clone()),
+                Feed::Step => value(step.clone()),
                 Feed::State(i) => self.state.current[*i].clone(),
-            })
-            .collect();
+            });
+        }
         let mut outputs: Vec<Option<TValue>> =
             guarded("running a step", || self.plan.run(feed).map_err(err))?
                 .into_iter()

@@ -35,11 +35,11 @@ pub fn open_regular(path: &Path) -> Result<File> {
     let file = options.open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::Invalid(format!(
-            "{}: not a regular file ({})",
-            path.display(),
-            file_kind(&meta)
-        )));
+        let why = format!("not a regular file ({})", file_kind(&meta));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        ));
     }
     Ok(file)
 }

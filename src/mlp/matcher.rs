@@ -140,40 +140,48 @@ fn match_gemm(
     consumers: &Consumers,
     i: usize,
     node: &Node,
-    (x, w, out): (&str, &str, &String),
+    tensors: (&str, &str, &String),
 ) -> Result<std::result::Result<Matched, String>> {
     let trans_a = node.flag_attr("transA", false)?;
     let trans_b = node.flag_attr("transB", false)?;
-    let alpha = node.float_attr("alpha", 1.0)?;
-    let beta = node.float_attr("beta", 1.0)?;
-    Ok((|| {
-        if graph.stored(x).is_some() {
-            return Err("its data input is a constant".to_string());
-        }
-        let (r, c) = constant_matrix(graph, consumers, w)?;
-        let (layout, n_in, n_out) = match trans_b {
-            true => (Layout::OutIn, c, r),
-            false => (Layout::InOut, r, c),
-        };
-        let bias = node.input(2).map(str::to_string);
-        if let Some(b) = &bias {
-            bias_ok(graph, consumers, b, n_out, true)?;
-        }
-        let op = DenseOp::Gemm {
-            node: i,
-            alpha,
-            beta,
-            trans_a,
-        };
-        Ok(Matched {
-            op,
-            layout,
-            n_in,
-            n_out,
-            bias,
-            pre: out.clone(),
-        })
-    })())
+    let op = DenseOp::Gemm {
+        node: i,
+        alpha: node.float_attr("alpha", 1.0)?,
+        beta: node.float_attr("beta", 1.0)?,
+        trans_a,
+    };
+    Ok(gemm_layer(graph, consumers, node, tensors, op, trans_b))
+}
+
+/// The layer a Gemm with valid attributes makes, or why the chain cannot take it.
+fn gemm_layer(
+    graph: &Graph,
+    consumers: &Consumers,
+    node: &Node,
+    (x, w, out): (&str, &str, &String),
+    op: DenseOp,
+    trans_b: bool,
+) -> std::result::Result<Matched, String> {
+    if graph.stored(x).is_some() {
+        return Err("its data input is a constant".to_string());
+    }
+    let (r, c) = constant_matrix(graph, consumers, w)?;
+    let (layout, n_in, n_out) = match trans_b {
+        true => (Layout::OutIn, c, r),
+        false => (Layout::InOut, r, c),
+    };
+    let bias = node.input(2).map(str::to_string);
+    if let Some(b) = &bias {
+        bias_ok(graph, consumers, b, n_out, true)?;
+    }
+    Ok(Matched {
+        op,
+        layout,
+        n_in,
+        n_out,
+        bias,
+        pre: out.clone(),
+    })
 }
 
 /// A MatMul with a stored weight, and the bias Add that is its output's only reader, if any.

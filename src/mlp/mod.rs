@@ -22,7 +22,7 @@ pub struct MlpView {
     /// The class-score tensor: the head's output, or the last layer's output for logits.
     pub scores: String,
     /// Dense-looking nodes that were not taken into the chain, with the reason.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
     /// Whether the chain's scores are the model's final dense computation.
     pub end: ChainEnd,
 }
@@ -43,6 +43,20 @@ pub enum ChainEnd {
         op: String,
         reason: String,
     },
+}
+
+/// A dense-looking node the chain cannot take, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub node: String,
+    pub op: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node '{}' ({}): {}", self.node, self.op, self.reason)
+    }
 }
 
 /// Ops that compute with weights: after the chain, they mean the chain was cut short.
@@ -66,11 +80,11 @@ impl MlpView {
         for (i, node) in graph.nodes.iter().enumerate() {
             match matcher::match_dense(graph, &consumers, i, node)? {
                 Candidate::Layer(l) => layers.push(l),
-                Candidate::Skipped(reason) => skipped.push(format!(
-                    "node '{}' ({}): {reason}",
-                    node.label(),
-                    node.op_type
-                )),
+                Candidate::Skipped(reason) => skipped.push(Skipped {
+                    node: node.label().to_string(),
+                    op: node.op_type.clone(),
+                    reason,
+                }),
                 Candidate::NotDense => {}
             }
         }
@@ -78,7 +92,8 @@ impl MlpView {
             let why = if skipped.is_empty() {
                 "the graph has no Gemm or MatMul node with a constant weight".to_string()
             } else {
-                skipped.join("; ")
+                let reasons: Vec<String> = skipped.iter().map(|s| s.to_string()).collect();
+                reasons.join("; ")
             };
             return Err(Error::NoDenseChain(why));
         }
@@ -94,13 +109,8 @@ impl MlpView {
                 best = chain;
             }
         }
-        let mut chain: Vec<DenseLayer> = best.iter().map(|&i| layers[i].clone()).collect();
-        // Pass-through ops after the last layer belong to no link.
-        chain
-            .last_mut()
-            .expect("at least one layer")
-            .pass_through
-            .clear();
+        // The last layer links to nothing, so it records no pass-through ops.
+        let chain: Vec<DenseLayer> = best.iter().map(|&i| layers[i].clone()).collect();
         let last = chain.last().expect("at least one layer");
         let (head, head_node, scores) = matcher::find_head(graph, &consumers, last);
         let last_node = head_node.unwrap_or(*last.nodes().last().expect("a node"));
@@ -205,7 +215,7 @@ fn chain_end(
     consumers: &Consumers,
     scores: &str,
     last_node: usize,
-    skipped: &[String],
+    skipped: &[Skipped],
 ) -> ChainEnd {
     let mut seen = vec![false; graph.nodes.len()];
     let mut queue: std::collections::VecDeque<&str> = [scores].into();
@@ -217,12 +227,10 @@ fn chain_end(
             let n = &graph.nodes[c];
             if WEIGHTED_OPS.contains(&n.op_type.as_str()) {
                 let label = n.label();
-                let prefix = format!("node '{label}' ");
                 let why = skipped
                     .iter()
-                    .filter_map(|s| s.strip_prefix(&prefix)?.split_once("): "))
-                    .map(|(_, r)| format!("it is not a dense layer the chain can take: {r}"))
-                    .next()
+                    .find(|s| s.node == label)
+                    .map(|s| format!("it is not a dense layer the chain can take: {}", s.reason))
                     .unwrap_or_else(|| "it reads the chain's output through other ops".into());
                 return ChainEnd::Cut {
                     last: graph.nodes[last_node].label().to_string(),

@@ -109,13 +109,7 @@ pub fn save(model: &Model, path: &Path, opts: &SaveOptions) -> Result<Vec<PathBu
 }
 
 fn refuse_protected(target: &Path, protected: &[PathBuf]) -> Result<()> {
-    let Ok(target) = target.canonicalize() else {
-        return Ok(()); // does not exist yet, so it is none of the protected files
-    };
-    if protected
-        .iter()
-        .any(|p| p.canonicalize().is_ok_and(|p| p == target))
-    {
+    if protected.iter().any(|p| fsutil::same_file(p, target)) {
         return Err(Error::Invalid(format!(
             "refusing to write {}: it is one of the input files",
             target.display()

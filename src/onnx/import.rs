@@ -317,14 +317,8 @@ fn decode_le(elem_type: DataType, b: Vec<u8>) -> TensorData {
 /// Typed-field data (`float_data`, `int64_data`, …). Decoded types are moved out of the proto;
 /// other types stay in it (`InProto`) after their length is checked.
 fn decode_typed(name: &str, et: DataType, n: u64, t: &mut pb::TensorProto) -> Result<TensorData> {
-    // `per` values per element, or (negative) one value per `-per` elements (packed sub-byte
-    // types). `n` is at most MAX_ELEMENTS, so `n * 2` cannot overflow.
-    let check = |len: usize, field: &str, per: i64| {
-        let need = if per > 0 {
-            n * per as u64
-        } else {
-            n.div_ceil(per.unsigned_abs())
-        };
+    // `n` is at most MAX_ELEMENTS, so `n * 2` cannot overflow.
+    let check = |len: usize, field: &str, need: u64| {
         if len as u64 == need {
             Ok(())
         } else {
@@ -336,35 +330,35 @@ fn decode_typed(name: &str, et: DataType, n: u64, t: &mut pb::TensorProto) -> Re
     };
     Ok(match et {
         DataType::Float => {
-            check(t.float_data.len(), "float_data", 1)?;
+            check(t.float_data.len(), "float_data", n)?;
             TensorData::F32(std::mem::take(&mut t.float_data))
         }
         DataType::Double => {
-            check(t.double_data.len(), "double_data", 1)?;
+            check(t.double_data.len(), "double_data", n)?;
             TensorData::F64(std::mem::take(&mut t.double_data))
         }
         DataType::Int64 => {
-            check(t.int64_data.len(), "int64_data", 1)?;
+            check(t.int64_data.len(), "int64_data", n)?;
             TensorData::I64(std::mem::take(&mut t.int64_data))
         }
         DataType::Int32 => {
-            check(t.int32_data.len(), "int32_data", 1)?;
+            check(t.int32_data.len(), "int32_data", n)?;
             TensorData::I32(std::mem::take(&mut t.int32_data))
         }
         DataType::String => {
-            check(t.string_data.len(), "string_data", 1)?;
+            check(t.string_data.len(), "string_data", n)?;
             TensorData::InProto
         }
         DataType::Complex64 => {
-            check(t.float_data.len(), "float_data", 2)?;
+            check(t.float_data.len(), "float_data", 2 * n)?;
             TensorData::InProto
         }
         DataType::Complex128 => {
-            check(t.double_data.len(), "double_data", 2)?;
+            check(t.double_data.len(), "double_data", 2 * n)?;
             TensorData::InProto
         }
         DataType::Uint32 | DataType::Uint64 => {
-            check(t.uint64_data.len(), "uint64_data", 1)?;
+            check(t.uint64_data.len(), "uint64_data", n)?;
             TensorData::InProto
         }
         // 8/16-bit types live in int32_data, one value each (float16, bfloat16 and float8 as
@@ -378,15 +372,15 @@ fn decode_typed(name: &str, et: DataType, n: u64, t: &mut pb::TensorProto) -> Re
         | DataType::Bfloat16
         | DataType::Other(17..=20)
         | DataType::Other(24) => {
-            check(t.int32_data.len(), "int32_data", 1)?;
+            check(t.int32_data.len(), "int32_data", n)?;
             TensorData::InProto
         }
         DataType::Other(21..=23) => {
-            check(t.int32_data.len(), "int32_data", -2)?;
+            check(t.int32_data.len(), "int32_data", n.div_ceil(2))?;
             TensorData::InProto
         }
         DataType::Other(25..=26) => {
-            check(t.int32_data.len(), "int32_data", -4)?;
+            check(t.int32_data.len(), "int32_data", n.div_ceil(4))?;
             TensorData::InProto
         }
         DataType::Other(_) => TensorData::InProto,

@@ -15,7 +15,9 @@ pub struct Checkpoint {
     pub epoch: usize,
     pub steps: usize,
     /// Settings that must match for a resume to continue the same run.
-    pub signature: String,
+    /// (None for a run that keeps no checkpoints: hashing the model and the data costs a pass
+    /// over them, which short fine-tunes inside other commands need not pay.)
+    pub signature: Option<String>,
     pub history: Vec<EpochMetrics>,
     pub best_epoch: Option<usize>,
     pub best_val: Option<f64>,
@@ -27,7 +29,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint of a run that has not begun: epoch 0 and the starting state.
-    pub fn start(signature: String, state: Vec<ArrayD<f32>>) -> Self {
+    pub fn start(signature: Option<String>, state: Vec<ArrayD<f32>>) -> Self {
         Checkpoint {
             epoch: 0,
             steps: 0,

@@ -199,7 +199,8 @@ pub fn finetune(
     let graph = plan.spec.step_graph();
     let n_params = plan.spec.params().len();
     let mut trainer = Trainer::new(cfg.engine, &graph, n_params, &cfg.engine_opts, cfg.lr)?;
-    let sig = signature(cfg, &plan.spec, model, &set);
+    let sig = (resume.is_some() || observer.keeps_checkpoints())
+        .then(|| signature(cfg, &plan.spec, model, &set));
     let mut ck = match resume {
         Some(ck) if ck.signature != sig => {
             return Err(Error::Invalid(

@@ -8,6 +8,11 @@ use crate::train::{Checkpoint, EpochMetrics};
 pub trait Observer {
     fn epoch_end(&mut self, metrics: &EpochMetrics, checkpoint: &Checkpoint) -> Result<()>;
     fn interrupted(&self) -> bool;
+    /// Whether it keeps the checkpoints it is handed (they are then signed, so that a resumed
+    /// run can prove it continues the same run).
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
     /// A pipeline (compress) entering a stage, such as "search" or "validate".
     fn stage(&mut self, _stage: &str) {}
     /// Where the steps of each epoch (and a pipeline's pruning search) report progress.

@@ -108,7 +108,7 @@ impl Trainer {
             lr: self.lr,
             step: self.steps as u64 + 1,
         };
-        let s = self.runner.step(&batch)?;
+        let s = self.runner.step(batch)?;
         if s.all_finite() {
             self.steps += 1;
         }
