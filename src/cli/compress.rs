@@ -212,15 +212,15 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
         Err(e) => return failed(&args, e),
     };
     if report.passed {
-        let written = onnx::save(
-            &candidate,
-            &args.output,
-            &SaveOptions {
-                protected,
-                ..Default::default()
-            },
-        )
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+        let save = SaveOptions {
+            protected,
+            ..Default::default()
+        };
+        // A failed write still leaves the report, saying why there is no model.
+        let written = match onnx::save(&candidate, &args.output, &save) {
+            Ok(w) => w,
+            Err(e) => return failed(&args, e),
+        };
         // The report describes the files written, not the temporary copy that was validated.
         report.validation.candidate.file_bytes = validate::written_bytes(&written);
     }
