@@ -1,16 +1,11 @@
 //! Hostile and malformed input: a clear message naming what is wrong, exit code 1, no panic.
 mod common;
-use assert_cmd::Command;
 use bean_onnx::pb;
 use common::*;
 use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
 use prost::Message;
 use std::path::{Path, PathBuf};
-
-fn bean() -> Command {
-    Command::cargo_bin("bean-onnx").unwrap()
-}
 
 /// Runs `inspect` on `model` and checks it fails cleanly with `needle` in the message.
 fn refuses(model: &Path, needle: &str) {

@@ -17,10 +17,6 @@ use ndarray::{Array2, ArrayD, Axis};
 use prost::Message;
 use std::path::{Path, PathBuf};
 
-fn bean() -> Command {
-    Command::cargo_bin("bean-onnx").unwrap()
-}
-
 fn digits() -> (PathBuf, PathBuf, PathBuf) {
     let d = model_dir("digits-torch");
     (
@@ -28,6 +24,18 @@ fn digits() -> (PathBuf, PathBuf, PathBuf) {
         d.join("train.npz"),
         d.join("test.npz"),
     )
+}
+
+/// `bean-onnx finetune MODEL --data DATA -o OUT`, for the caller to add options to.
+fn finetune(model: &Path, data: &Path, out: &Path) -> Command {
+    let mut cmd = bean();
+    cmd.arg("finetune")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("-o")
+        .arg(out);
+    cmd
 }
 
 fn load(path: &Path, labels: bool) -> Dataset {
@@ -82,13 +90,7 @@ fn digits_bean_keeps_accuracy_and_forms_assemblies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tuned.onnx");
     let metrics = dir.path().join("m.jsonl");
-    let o = bean()
-        .arg("finetune")
-        .arg(&model)
-        .arg("--data")
-        .arg(&train)
-        .arg("-o")
-        .arg(&out)
+    let o = finetune(&model, &train, &out)
         .args([
             "--epochs",
             "5",
@@ -139,13 +141,7 @@ fn fashion_lenet_bean_keeps_accuracy_and_forms_assemblies() {
     let test = model_dir("fashion-lenet").join("test.npz");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tuned.onnx");
-    let o = bean()
-        .arg("finetune")
-        .arg(&model)
-        .arg("--data")
-        .arg(&train)
-        .arg("-o")
-        .arg(&out)
+    let o = finetune(&model, &train, &out)
         .args(["--epochs", "2", "--engine", "ort", "--json"])
         .output()
         .unwrap();
@@ -158,13 +154,7 @@ fn fashion_lenet_bean_keeps_accuracy_and_forms_assemblies() {
 
 fn run_finetune(engine: &str, out: &Path, seed: &str, extra: &[&str]) -> std::process::Output {
     let (model, train, _) = digits();
-    bean()
-        .arg("finetune")
-        .arg(&model)
-        .arg("--data")
-        .arg(&train)
-        .arg("-o")
-        .arg(out)
+    finetune(&model, &train, out)
         .args([
             "--epochs", "2", "--json", "--engine", engine, "--seed", seed,
         ])
@@ -268,13 +258,7 @@ fn written_model_is_the_input_with_new_weights_and_nothing_else() {
         ),
     ] {
         let out = dir.path().join("out.onnx");
-        let o = bean()
-            .arg("finetune")
-            .arg(&model)
-            .arg("--data")
-            .arg(&data)
-            .arg("-o")
-            .arg(&out)
+        let o = finetune(&model, &data, &out)
             .args(["--epochs", "1", "--json"])
             .output()
             .unwrap();
@@ -470,13 +454,7 @@ fn distillation_without_labels_keeps_the_model_close() {
     npz.add_array("x", &x).unwrap();
     npz.finish().unwrap();
     let out = dir.path().join("distilled.onnx");
-    let o = bean()
-        .arg("finetune")
-        .arg(&model)
-        .arg("--data")
-        .arg(&unlabeled)
-        .arg("-o")
-        .arg(&out)
+    let o = finetune(&model, &unlabeled, &out)
         .args(["--epochs", "3", "--engine", "tract", "--json"])
         .output()
         .unwrap();
@@ -499,13 +477,7 @@ fn refuses(args: &[&str], code: i32, needle: &str) {
 fn refuses_data(data: &Path, args: &[&str], code: i32, needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never.onnx");
-    let mut cmd = bean();
-    cmd.arg("finetune")
-        .arg(digits().0)
-        .arg("--data")
-        .arg(data)
-        .arg("-o")
-        .arg(&out);
+    let mut cmd = finetune(&digits().0, data, &out);
     cmd.args(args);
     let o = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -598,13 +570,7 @@ fn chains_through_pass_through_ops_are_fine_tuned_whole() {
         common::crafted::pass_through_ops(dir.path()),
     ] {
         let out = dir.path().join("tuned.onnx");
-        let o = bean()
-            .arg("finetune")
-            .arg(&model)
-            .arg("--data")
-            .arg(&train)
-            .arg("-o")
-            .arg(&out)
+        let o = finetune(&model, &train, &out)
             .args(["--epochs", "2", "--engine", "tract", "--json"])
             .output()
             .unwrap();

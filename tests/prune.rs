@@ -12,8 +12,19 @@ use ndarray::{Array1, Array2, ArrayD};
 use ndarray_npy::NpzWriter;
 use std::path::{Path, PathBuf};
 
-fn bean() -> Command {
-    Command::cargo_bin("bean-onnx").unwrap()
+/// `bean-onnx compress DIR/MODEL --data DIR/train.npz --test DIR/test.npz -o OUT`, for the
+/// caller to add options to.
+fn compress_in(dir: &Path, model: &str, out: &Path) -> Command {
+    let mut cmd = bean();
+    cmd.arg("compress")
+        .arg(dir.join(model))
+        .arg("--data")
+        .arg(dir.join("train.npz"))
+        .arg("--test")
+        .arg(dir.join("test.npz"))
+        .arg("-o")
+        .arg(out);
+    cmd
 }
 
 fn run_ok(cmd: &mut Command) -> serde_json::Value {
@@ -525,18 +536,8 @@ fn compress_digits_with_a_zero_budget_removes_a_third_of_the_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let d = model_dir("digits-sklearn");
     let out = dir.path().join("digits.onnx");
-    let r = run_ok(
-        bean()
-            .arg("compress")
-            .arg(d.join("model.onnx"))
-            .arg("--data")
-            .arg(d.join("train.npz"))
-            .arg("--test")
-            .arg(d.join("test.npz"))
-            .arg("-o")
-            .arg(&out)
-            .args(["--max-accuracy-drop", "0", "--json"]),
-    );
+    let r =
+        run_ok(compress_in(&d, "model.onnx", &out).args(["--max-accuracy-drop", "0", "--json"]));
     let m = onnx::load(&out).unwrap();
     let params = inspect::report(&m).unwrap().params_total as f64;
     assert!(
@@ -565,15 +566,7 @@ fn the_compress_report_describes_the_files_written() {
     let d = model_dir("digits-torch");
     let out = dir.path().join("small.onnx");
     let r = run_ok(
-        bean()
-            .arg("compress")
-            .arg(d.join("model-dynamo.onnx"))
-            .arg("--data")
-            .arg(d.join("train.npz"))
-            .arg("--test")
-            .arg(d.join("test.npz"))
-            .arg("-o")
-            .arg(&out)
+        compress_in(&d, "model-dynamo.onnx", &out)
             .args([
                 "--epochs",
                 "1",

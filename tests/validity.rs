@@ -5,7 +5,6 @@
 //! inference with data propagation, and runs in onnxruntime with the outputs tract gives for the
 //! same file (within 1e-4 of the largest output).
 mod common;
-use assert_cmd::Command;
 use bean_onnx::data::{DataKeys, Dataset};
 use bean_onnx::engine::{EngineKind, EngineOptions};
 use bean_onnx::{eval, onnx};
@@ -24,10 +23,6 @@ struct Subject {
     val: PathBuf,
     /// The chain ends in one output (a binary sigmoid head): fine-tuning refuses it by design.
     single_output: bool,
-}
-
-fn bean() -> Command {
-    Command::cargo_bin("bean-onnx").unwrap()
 }
 
 fn bundled(dir: &Path) -> Vec<Subject> {

@@ -9,6 +9,11 @@ use ndarray::{ArrayD, IxDyn, OwnedRepr};
 use ndarray_npy::NpzReader;
 use std::path::{Path, PathBuf};
 
+/// The bean-onnx binary under test.
+pub fn bean() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("bean-onnx").unwrap()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
