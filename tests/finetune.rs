@@ -493,10 +493,22 @@ fn refuses_data(data: &Path, args: &[&str], code: i32, needle: &str) {
 fn bad_options_and_data_are_refused_without_output() {
     refuses(&["--bean", "3"], 2, "invalid value");
     refuses(&["--optimizer", "rmsprop"], 2, "invalid value");
-    refuses(&["--gamma=-1"], 2, "--gamma");
-    refuses(&["--layers", "1,x"], 2, "--layers");
+    refuses(
+        &["--gamma=-1"],
+        2,
+        "'--gamma <GAMMA>': expected a positive number or auto",
+    );
+    refuses(
+        &["--layers", "1,x"],
+        2,
+        "'--layers <LAYERS>': expected hidden, all or indices like 1,2; got '1,x'",
+    );
     refuses(&["--layers", "7"], 1, "layer 7 does not exist");
-    refuses(&["--lr", "0"], 2, "--lr");
+    refuses(
+        &["--lr", "0"],
+        2,
+        "'--lr <LR>': expected a positive number, got 0",
+    );
     refuses(&["--device", "cuda", "--engine", "tract"], 1, "CPU only");
     refuses(&["--engine", "ort", "--device", "cuda:0"], 1, "CUDA");
 
@@ -584,5 +596,16 @@ fn chains_through_pass_through_ops_are_fine_tuned_whole() {
         let written = onnx::load(&out).unwrap();
         let view = MlpView::find(&written.graph).unwrap();
         assert_eq!(view.layers.len(), 3, "{}: the whole chain", model.display());
+        // Both trained layers (the default: all but the first) moved, the classifier included.
+        let original = onnx::load(&model).unwrap();
+        let before = MlpView::find(&original.graph).unwrap();
+        for k in [1, 2] {
+            assert_ne!(
+                view.layers[k].weight_matrix(&written.graph),
+                before.layers[k].weight_matrix(&original.graph),
+                "{}: layer {k} was not trained",
+                model.display()
+            );
+        }
     }
 }

@@ -675,7 +675,8 @@ fn run_onnx(seed: &OnnxSeed, bytes: &[u8], data: Option<&[u8]>, dir: &Path) {
     };
     IMPORTED.fetch_add(1, Relaxed);
     let _ = inspect::report(&model);
-    let _ = onnx::from_bytes(&onnx::to_bytes(&model), None);
+    // Written inline, an accepted model reads back.
+    onnx::from_bytes(&onnx::to_bytes(&model), None).expect("an accepted model reads back");
     let Some(x) = &seed.x else { return };
     let data = Dataset {
         path: path.clone(),
@@ -879,4 +880,18 @@ fn mutated_models_and_data_files_are_refused_or_handled() {
         DATA_READ.load(Relaxed)
     );
     assert!(o.failures.is_empty(), "{}", o.failures.join("\n"));
+    if only.is_none() {
+        // The mutations must reach past the decoders, or the deeper code went untested.
+        for (what, count) in [
+            ("imported", &IMPORTED),
+            ("evaluated", &EVALUATED),
+            ("pruned", &PRUNED),
+            ("read as data", &DATA_READ),
+        ] {
+            assert!(count.load(Relaxed) > 0, "no mutated input was {what}");
+        }
+    }
+    if let Some(n) = cases {
+        assert_eq!(o.cases, n, "not every case ran");
+    }
 }

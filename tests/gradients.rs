@@ -128,6 +128,12 @@ fn base_feed(case: &Case, graph: &LossGraph) -> Vec<(String, ArrayD<f64>)> {
         (graph.x.clone(), case.x.clone().into_dyn()),
         (graph.target.clone(), case.target.clone().into_dyn()),
     ];
+    let names: Vec<&String> = case.params.iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        graph.params.iter().collect::<Vec<_>>(),
+        names,
+        "param order"
+    );
     feed.extend(
         graph
             .params

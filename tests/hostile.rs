@@ -438,7 +438,7 @@ fn cases(d: &Path) -> Vec<Case> {
     v.push(case(
         "--threads 1000000",
         2,
-        "--threads",
+        "'--threads <THREADS>': expected 0 (the engine decides) to",
         &[
             &"eval",
             &legacy,
@@ -451,7 +451,7 @@ fn cases(d: &Path) -> Vec<Case> {
     v.push(case(
         "--batch-size 0",
         2,
-        "--batch-size",
+        "'--batch-size <BATCH_SIZE>': expected a whole number from 1 to",
         &[
             &"finetune",
             &legacy,
@@ -466,7 +466,7 @@ fn cases(d: &Path) -> Vec<Case> {
     v.push(case(
         "--calib-rows 1",
         2,
-        "--calib-rows",
+        "'--calib-rows <CALIB_ROWS>': expected a whole number from 2 to",
         &[
             &"prune",
             &legacy,
@@ -483,7 +483,7 @@ fn cases(d: &Path) -> Vec<Case> {
     v.push(case(
         "compress --search-budget -5",
         2,
-        "--search-budget",
+        "'--search-budget <SEARCH_BUDGET>': expected a number of at least 0, got -5",
         &[
             &"compress",
             &legacy,
@@ -620,12 +620,12 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
         check(c, dir.path());
     }
     // inspect of the cut chain says where it ends.
-    let out = Command::cargo_bin("bean-onnx")
-        .unwrap()
+    let out = bean()
         .arg("inspect")
         .arg(dir.path().join("runtime_weight.onnx"))
         .output()
         .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("chain end: node '") && text.contains("the dense chain stops at node '"),
@@ -648,8 +648,7 @@ fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {
     let out = dir.path().join("out.onnx");
     std::fs::write(&out, b"the first writer's model").unwrap();
     let lock = bean_onnx::fsutil::OutputLock::acquire(&out).unwrap();
-    let o = Command::cargo_bin("bean-onnx")
-        .unwrap()
+    let o = bean()
         .arg("prune")
         .arg(model_dir("digits-torch").join("model-legacy.onnx"))
         .arg("--data")

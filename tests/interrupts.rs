@@ -20,6 +20,7 @@ fn bin() -> PathBuf {
 struct Running {
     child: Child,
     lines: Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
     seen: Vec<String>,
 }
 
@@ -32,7 +33,7 @@ fn start(args: &[&std::ffi::OsStr]) -> Running {
         .unwrap();
     let (tx, lines) = channel();
     let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             // Progress bars redraw with carriage returns: keep every piece.
             for part in line.split('\r') {
@@ -43,6 +44,7 @@ fn start(args: &[&std::ffi::OsStr]) -> Running {
     Running {
         child,
         lines,
+        reader,
         seen: Vec::new(),
     }
 }
@@ -76,14 +78,9 @@ impl Running {
     /// Exit code and the whole stderr.
     fn finish(mut self) -> (i32, String) {
         let status = self.child.wait().unwrap();
-        // The reader thread ends at EOF: drain what is left.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
-            self.seen.push(l);
-            if Instant::now() > deadline {
-                break;
-            }
-        }
+        // The reader thread ends at EOF, having sent every line.
+        self.reader.join().unwrap();
+        self.seen.extend(self.lines.try_iter());
         (status.code().unwrap_or(-1), self.seen.join("\n"))
     }
 }
@@ -163,6 +160,9 @@ fn finetune_interrupted_by_sigint_resumes_to_the_same_bytes() {
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     assert!(err.contains("rerun with --resume"), "{err}");
     assert!(!out.exists(), "OUT was written");
+    for kept in ["out.onnx.ckpt.json", "out.onnx.ckpt.npz"] {
+        assert!(d.join(kept).exists(), "{kept} was not kept: {err}");
+    }
     let left = extra_files(
         d,
         &["reference.onnx", "out.onnx.ckpt.json", "out.onnx.ckpt.npz"],
@@ -173,6 +173,9 @@ fn finetune_interrupted_by_sigint_resumes_to_the_same_bytes() {
     resumed.push("--resume".into());
     let (code, err) = start(&refs(&resumed)).finish();
     assert_eq!(code, 0, "{err}");
+    // It continued from the checkpoint rather than starting again.
+    assert!(!err.contains("no checkpoint at"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("epoch 1/40")), "{err}");
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(&reference).unwrap(),
@@ -237,18 +240,22 @@ fn prune_search_stops_on_either_signal_without_output() {
     let d = dir.path();
     let data = fashion_rows(d, 3000);
     let lenet = model_dir("fashion-lenet").join("model.onnx");
-    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+    for (signal, code, name) in [
+        (libc::SIGINT, 130, "SIGINT"),
+        (libc::SIGTERM, 143, "SIGTERM"),
+    ] {
         let out = d.join("out.onnx");
         let mut args = command("prune", &lenet, &data, &out, &["--max-accuracy-drop", "1"]);
         args.extend(os(&["--heal-epochs", "3", "--val"]));
         args.push(data.clone().into());
-        let run = start(&refs(&args));
-        // prune prints nothing before it is done; loading takes well under this.
-        std::thread::sleep(Duration::from_millis(1500));
+        let mut run = start(&refs(&args));
+        run.wait_until("the search", |s| {
+            s.iter().any(|l| l.starts_with("searching"))
+        });
         run.signal(signal);
         let (got, err) = run.finish();
         assert_eq!(got, code, "{err}");
-        assert!(err.contains("interrupted by SIG"), "{err}");
+        assert!(err.contains(&format!("interrupted by {name}")), "{err}");
         let left = extra_files(d, &["fashion.npz"]);
         assert!(left.is_empty(), "left behind: {left:?}");
     }

@@ -4,7 +4,6 @@
 //! docs/OUTPUT.md. A deliberate change rewrites the records with `BEAN_ONNX_UPDATE_SCHEMA=1`
 //! (and raises the schema version when a field is renamed or removed).
 mod common;
-use assert_cmd::Command;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,11 +32,7 @@ fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
 }
 
 fn run_json(args: &[std::ffi::OsString], expect_code: i32) -> serde_json::Value {
-    let o = Command::cargo_bin("bean-onnx")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
+    let o = bean().args(args).output().unwrap();
     assert_eq!(
         o.status.code(),
         Some(expect_code),
@@ -46,6 +41,9 @@ fn run_json(args: &[std::ffi::OsString], expect_code: i32) -> serde_json::Value 
     );
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// Set to rewrite the records from the current outputs (the test then fails, to be rerun).
+const UPDATE: &str = "BEAN_ONNX_UPDATE_SCHEMA";
 
 /// Checks `value` against the record `name` (or rewrites it) and the documentation.
 fn pinned(name: &str, value: &serde_json::Value, docs: &str) {
@@ -59,10 +57,9 @@ fn pinned(name: &str, value: &serde_json::Value, docs: &str) {
     key_paths(value, "", &mut paths);
     let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
     let record = repo().join("tests/schema").join(format!("{name}.txt"));
-    if std::env::var_os("BEAN_ONNX_UPDATE_SCHEMA").is_some() {
+    if std::env::var_os(UPDATE).is_some() {
         std::fs::create_dir_all(record.parent().unwrap()).unwrap();
         std::fs::write(&record, &text).unwrap();
-        return;
     }
     let recorded = std::fs::read_to_string(&record).unwrap_or_default();
     assert_eq!(
@@ -191,12 +188,12 @@ fn every_json_output_is_versioned_pinned_and_documented() {
         &"--report",
         &report,
     ];
-    let o = Command::cargo_bin("bean-onnx")
-        .unwrap()
-        .args(os(&failing))
-        .output()
-        .unwrap();
+    let o = bean().args(os(&failing)).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     pinned("compress-error-report", &json(&report), &docs);
     assert!(!Path::new(&never).exists());
+    assert!(
+        std::env::var_os(UPDATE).is_none(),
+        "records rewritten: rerun without {UPDATE}"
+    );
 }

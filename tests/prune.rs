@@ -401,8 +401,18 @@ fn bad_requests_are_refused_without_output() {
             .args(extra);
         c
     };
-    fails(&mut prune(&["--ratio", "1"]), 2, "--ratio", &out);
-    fails(&mut prune(&["--ratio=-0.2"]), 2, "--ratio", &out);
+    fails(
+        &mut prune(&["--ratio", "1"]),
+        2,
+        "'--ratio <RATIO>': expected a number in [0, 1), got 1",
+        &out,
+    );
+    fails(
+        &mut prune(&["--ratio=-0.2"]),
+        2,
+        "'--ratio <RATIO>': expected a number in [0, 1), got -0.2",
+        &out,
+    );
     fails(&mut prune(&[]), 2, "--ratio", &out);
     fails(&mut prune(&["--max-accuracy-drop", "1"]), 2, "--val", &out);
 

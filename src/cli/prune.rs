@@ -148,11 +148,17 @@ fn cut(
         let (m, r) = prune::prune(model, calib, cfg)?;
         return Ok((heal(m)?, r, None));
     };
-    let val = Dataset::load(val, &args.data.keys(), true)?;
+    let val_set = Dataset::load(val, &args.data.keys(), true)?;
+    if !args.json {
+        eprintln!(
+            "searching for the largest cut within {budget} points on {}",
+            val.display()
+        );
+    }
     let bars = Bars::new(!args.json);
     let spec = prune::Search {
         calib,
-        val: &val,
+        val: &val_set,
         cfg,
         max_drop_points: budget,
         baseline: None,
