@@ -175,7 +175,8 @@ pub fn predict(
     Ok((predictions(target, out)?, runner.describe()))
 }
 
-fn predictions(target: &Target, out: Value) -> Result<Predictions> {
+/// The predicted classes (and scores) in `out`, the value of `target` on every row.
+pub(crate) fn predictions(target: &Target, out: Value) -> Result<Predictions> {
     let scores = match (target.kind, out) {
         (TargetKind::Labels, Value::I64(a)) => {
             return Ok(Predictions {
@@ -252,7 +253,8 @@ pub fn evaluate(
     })
 }
 
-fn check_label_range(
+/// Every label must be one of the model's classes (its class labels, else 0..classes).
+pub(crate) fn check_label_range(
     data: &Dataset,
     labels: &[i64],
     target: &Target,

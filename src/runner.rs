@@ -17,7 +17,7 @@ pub struct ModelRunner {
     input: String,
     elem: DataType,
     /// The data as the model's input takes it.
-    pub x: Features,
+    x: Features,
 }
 
 impl ModelRunner {
@@ -48,10 +48,25 @@ impl ModelRunner {
         run_batches(self.session.as_mut(), &self.input, self.elem, &self.x)
     }
 
-    /// One engine call on the first `rows` rows (for latency measurements).
-    pub fn run_first(&mut self, rows: usize) -> Result<Vec<Value>> {
-        let value = input_value(&self.input, self.elem, &self.x, 0, rows)?;
-        self.session.run(&[(self.input.as_str(), value)])
+    /// Wall time in milliseconds of each of `runs` engine calls on the first `rows` rows, after
+    /// `warm_up` untimed calls. The input is built once: only the engine call is timed.
+    pub fn time_first(&mut self, rows: usize, warm_up: usize, runs: usize) -> Result<Vec<f64>> {
+        let feed = [(
+            self.input.as_str(),
+            input_value(&self.input, self.elem, &self.x, 0, rows)?,
+        )];
+        for _ in 0..warm_up {
+            self.session.run(&feed)?;
+        }
+        (0..runs)
+            .map(|_| {
+                crate::interrupt::check()?;
+                let t = std::time::Instant::now();
+                self.session
+                    .run(&feed)
+                    .map(|_| t.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect()
     }
 
     /// `tract` or `ort (…ExecutionProvider)`.

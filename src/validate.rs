@@ -11,7 +11,6 @@ use crate::tensor::Storage;
 use ndarray::ArrayD;
 use serde::Serialize;
 use std::path::Path;
-use std::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelFigures {
@@ -136,14 +135,23 @@ struct Scored {
     predictions: Vec<i64>,
 }
 
+/// `model` cut to `target` and loaded once, for both its scores and its latency.
+fn runner(model: &Model, target: &Target, data: &Dataset, kind: EngineKind) -> Result<ModelRunner> {
+    let out = [target.tensor.as_str()];
+    let opts = EngineOptions::default();
+    ModelRunner::new(model, &out, target.out_type(), data, kind, &opts)
+}
+
+/// The runner's scores on every row of `data`, whose `labels` must be among the model's classes.
 fn score(
-    model: &Model,
+    runner: &mut ModelRunner,
     target: &Target,
     data: &Dataset,
-    kind: EngineKind,
-    opts: &EngineOptions,
+    labels: &[i64],
 ) -> Result<Scored> {
-    let (p, _) = eval::predict(model, target, data, kind, opts)?;
+    let out = runner.run_all()?.swap_remove(0);
+    let p = eval::predictions(target, out)?;
+    eval::check_label_range(data, labels, target, &p)?;
     let scores = p.scores.unwrap_or_else(|| {
         ndarray::Array1::from_iter(p.labels.iter().map(|&v| v as f64)).into_dyn()
     });
@@ -165,18 +173,7 @@ fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
 
 /// Median wall time of one call of `runner` on `rows` rows, in milliseconds, after warm-up.
 fn latency(runner: &mut ModelRunner, rows: usize, runs: usize) -> Result<f64> {
-    for _ in 0..3 {
-        runner.run_first(rows)?;
-    }
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            crate::interrupt::check()?;
-            let t = Instant::now();
-            runner
-                .run_first(rows)
-                .map(|_| t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<Result<_>>()?;
+    let mut times = runner.time_first(rows, 3, runs)?;
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
 }
@@ -208,13 +205,15 @@ pub fn validate(
         .y
         .as_ref()
         .ok_or_else(|| Error::data(&data.path, "has no labels to validate against"))?;
-    let opts = EngineOptions::default();
     let (ta, tb) = (find_target(original)?, find_target(candidate)?);
-    let a = score(original, &ta, data, EngineKind::Tract, &opts)?;
-    let b = score(candidate, &tb, data, EngineKind::Tract, &opts)?;
+    let mut runner_a = runner(original, &ta, data, EngineKind::Tract)?;
+    let mut runner_b = runner(candidate, &tb, data, EngineKind::Tract)?;
+    let a = score(&mut runner_a, &ta, data, labels)?;
+    let b = score(&mut runner_b, &tb, data, labels)?;
     // The candidate must also run in ONNX Runtime, giving tract's scores, when ort is installed.
     let ort_max_abs_diff = if crate::engine::ort_engine::available() {
-        let o = score(candidate, &tb, data, EngineKind::Ort, &opts)?;
+        let mut ort = runner(candidate, &tb, data, EngineKind::Ort)?;
+        let o = score(&mut ort, &tb, data, labels)?;
         Some(max_diff(&o.scores, &b.scores))
     } else {
         None
@@ -230,24 +229,25 @@ pub fn validate(
         / n;
     let max_abs_diff = max_diff(&a.scores, &b.scores);
     let batch_n = data.rows().min(256);
-    let figures = |m: &Model, bytes: u64, target: &Target, accuracy: f64| -> Result<ModelFigures> {
+    // Latency in tract, on the runners that scored.
+    let figures = |m: &Model, bytes: u64, runner: &mut ModelRunner, accuracy: f64| {
         let r = inspect::report(m)?;
-        // Latency in tract, the model loaded once for both batch sizes.
-        let opts = EngineOptions::default();
-        let out = [target.tensor.as_str()];
-        let mut runner =
-            ModelRunner::new(m, &out, target.out_type(), data, EngineKind::Tract, &opts)?;
-        Ok(ModelFigures {
+        Ok::<_, Error>(ModelFigures {
             accuracy,
             params: r.params_total,
             macs: r.macs_total,
             file_bytes: bytes,
-            latency_ms_batch1: latency(&mut runner, 1, 50)?,
-            latency_ms_batch_n: latency(&mut runner, batch_n, 15)?,
+            latency_ms_batch1: latency(runner, 1, 50)?,
+            latency_ms_batch_n: latency(runner, batch_n, 15)?,
         })
     };
-    let original_f = figures(original, original_bytes, &ta, acc(&a.predictions))?;
-    let candidate_f = figures(candidate, candidate_bytes, &tb, acc(&b.predictions))?;
+    let original_f = figures(original, original_bytes, &mut runner_a, acc(&a.predictions))?;
+    let candidate_f = figures(
+        candidate,
+        candidate_bytes,
+        &mut runner_b,
+        acc(&b.predictions),
+    )?;
     let accuracy_drop = (original_f.accuracy - candidate_f.accuracy) * 100.0;
     let passed = max_drop.is_none_or(|p| accuracy_drop <= p + 1e-9);
     Ok(Validation {

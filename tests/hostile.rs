@@ -414,6 +414,18 @@ fn cases(d: &Path) -> Vec<Case> {
         "label 18446744073709551615 in row 0",
         &[&"eval", &legacy, &"--data", &p],
     ));
+    // The gate compares accuracies: foreign labels would make both models wrong everywhere and
+    // the drop zero.
+    let p = d.join("foreign_labels.npz");
+    let dict_y = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }";
+    let y: Vec<u8> = [3i64, 10].iter().flat_map(|v| v.to_le_bytes()).collect();
+    npz(&p, &[("x", ok_x.clone()), ("y", npy(dict_y, &y))], false);
+    v.push(case(
+        "validate's test labels outside the classes",
+        1,
+        "label 10 in row 1 is not one of the model's 10 classes",
+        &[&"validate", &legacy, &legacy, &"--data", &p],
+    ));
     let p = d.join("overflow.npz");
     labelled_npz(&p, 64, 3e38);
     v.push(case(
@@ -640,7 +652,7 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
 }
 
 /// The number of cases above, quoted in the README's reliability section.
-const HOSTILE_CASES: usize = 38;
+const HOSTILE_CASES: usize = 39;
 
 #[test]
 fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {
