@@ -214,8 +214,9 @@ impl DenseLayer {
     /// Adds to `patch` the layer's stored tensors holding an effective weight `[n_in', n_out']`
     /// and bias `[n_out']`, in the layer's own layout, α and β undone, names and storage kept.
     /// Sizes may differ from the current ones (pruning); `n_in`/`n_out` are not updated here.
-    /// Values that are not finite are refused, naming the tensor: written silently, they would
-    /// spread NaN through every consumer of the model.
+    /// Stored values that are not finite (also after undoing a tiny α or β) are refused, naming
+    /// the tensor: written silently, they would spread NaN through every consumer of the model.
+    /// α = 0 (β = 0) ignores the weight (bias): zeros of the right size are stored.
     pub fn stage(
         &self,
         graph: &Graph,
@@ -223,19 +224,19 @@ impl DenseLayer {
         w: &Array2<f32>,
         b: Option<&Array1<f32>>,
     ) -> Result<()> {
-        if w.iter().any(|v| !v.is_finite()) {
-            return Err(Error::tensor(
-                &self.weight,
-                "the computed weights hold NaN or infinity (not written)",
-            ));
-        }
         let (alpha, _) = self.scales();
         let (n_in, n_out) = w.dim();
         let stored = match self.layout {
             Layout::InOut => w.as_standard_layout().into_owned(),
             Layout::OutIn => w.t().as_standard_layout().into_owned(),
         };
-        let stored = if alpha != 1.0 { stored / alpha } else { stored };
+        let stored = stored.mapv(|v| undo_scale(v, alpha));
+        if stored.iter().any(|v| !v.is_finite()) {
+            return Err(Error::tensor(
+                &self.weight,
+                "the computed weights hold NaN or infinity (not written)",
+            ));
+        }
         let dims = match self.layout {
             Layout::InOut => vec![n_in as i64, n_out as i64],
             Layout::OutIn => vec![n_out as i64, n_in as i64],
@@ -257,29 +258,17 @@ impl DenseLayer {
         name: &str,
         b: &Array1<f32>,
     ) -> Result<()> {
-        if b.iter().any(|v| !v.is_finite()) {
+        let t = graph
+            .stored(name)
+            .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
+        let (_, beta) = self.scales();
+        let values: Vec<f32> = b.iter().map(|&v| undo_scale(v, beta)).collect();
+        if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::tensor(
                 name,
                 "the computed bias holds NaN or infinity (not written)",
             ));
         }
-        let t = graph
-            .stored(name)
-            .ok_or_else(|| Error::Graph(format!("bias '{name}' disappeared")))?;
-        let (_, beta) = self.scales();
-        let values: Vec<f32> = b
-            .iter()
-            // beta = 0 ignores the bias: any values of the right size will do, zeros here.
-            .map(|v| {
-                if beta == 0.0 {
-                    0.0
-                } else if beta != 1.0 {
-                    v / beta
-                } else {
-                    *v
-                }
-            })
-            .collect();
         let n_out = b.len();
         let uniform = values.windows(2).all(|p| p[0] == p[1]);
         let broadcast_scalar = t.len() == 1 && self.n_out != 1;
@@ -298,5 +287,15 @@ impl DenseLayer {
         };
         patch.set_f32(name, dims, values);
         Ok(())
+    }
+}
+
+/// The stored value whose scaling by Gemm's α (or β) gives the effective value `v`. A scale of 0
+/// ignores the stored value, so 0 stands for any.
+fn undo_scale(v: f32, scale: f32) -> f32 {
+    match scale {
+        0.0 => 0.0,
+        1.0 => v,
+        s => v / s,
     }
 }

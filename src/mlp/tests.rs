@@ -1,7 +1,9 @@
-//! The dense-chain matcher on small graphs built here, one exporter pattern or defect each.
+//! The dense-chain matcher and layer write-back on small graphs built here, one exporter pattern
+//! or defect each.
 use super::*;
 use crate::ir::{AttrValue, Attribute, Dim, Node, ValueInfo};
 use crate::tensor::{DataType, Tensor, TensorData};
+use ndarray::{Array1, Array2};
 
 /// A graph under construction: an input `x` [N, width], tensors and nodes added in order.
 struct Sketch {
@@ -213,6 +215,58 @@ fn malformed_attributes_and_widths_are_errors_naming_the_node() {
     let err = MlpView::find(s.output("z1")).unwrap_err().to_string();
     assert!(
         err.contains("reads 5 features but the layer before it produces 3"),
+        "{err}"
+    );
+}
+
+fn float(name: &str, v: f32) -> Attribute {
+    attr(name, AttrValue::Float(v))
+}
+
+#[test]
+fn written_back_weights_undo_alpha_and_beta_or_are_refused() {
+    // α = 0, β = 0: the stored tensors are ignored; zeros are written, never 0/0.
+    let mut s = torch_like();
+    s.g.nodes[0]
+        .attributes
+        .extend([float("alpha", 0.0), float("beta", 0.0)]);
+    let g = s.output("p").clone();
+    let v = MlpView::find(&g).unwrap();
+    let l0 = &v.layers[0];
+    let mut patched = g.clone();
+    let (w, b) = (Array2::<f32>::zeros((4, 2)), Array1::<f32>::ones(2));
+    l0.write_back(&mut patched, &w, Some(&b)).unwrap();
+    for name in ["w0", "b0"] {
+        let t = patched.stored(name).unwrap().as_f32().unwrap().to_vec();
+        assert!(t.iter().all(|&x| x == 0.0), "{name}: {t:?}");
+    }
+    assert_eq!(patched.stored("w0").unwrap().dims, vec![2, 4]);
+
+    // α = 0.5: the stored weight is twice the effective one.
+    let mut s = torch_like();
+    s.g.nodes[0].attributes.push(float("alpha", 0.5));
+    let g = s.output("p").clone();
+    let v = MlpView::find(&g).unwrap();
+    let mut patched = g.clone();
+    let w = Array2::from_elem((4, 3), 0.25f32);
+    v.layers[0].write_back(&mut patched, &w, None).unwrap();
+    let stored = patched.stored("w0").unwrap().as_f32().unwrap().to_vec();
+    assert!(stored.iter().all(|&x| x == 0.5), "{stored:?}");
+    assert_eq!(v.layers[0].weight_matrix(&patched), w);
+
+    // A tiny α would store infinity: refused, naming the tensor.
+    let mut s = torch_like();
+    s.g.nodes[0].attributes.push(float("alpha", 1e-30));
+    let g = s.output("p").clone();
+    let v = MlpView::find(&g).unwrap();
+    let mut patched = g.clone();
+    let w = Array2::from_elem((4, 3), 1e10f32);
+    let err = v.layers[0]
+        .write_back(&mut patched, &w, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'w0'") && err.contains("NaN or infinity"),
         "{err}"
     );
 }
