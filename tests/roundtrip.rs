@@ -66,3 +66,32 @@ fn saving_over_an_input_file_is_refused() {
     assert!(err.to_string().contains("input files"), "{err}");
     assert_eq!(std::fs::read(&src).unwrap(), before);
 }
+
+/// Written files get the permissions of any new file: rw-rw-rw- less the caller's umask (neither
+/// tempfile's rw------- nor a fixed mode).
+#[cfg(unix)]
+#[test]
+fn written_models_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = model_dir("digits-torch");
+    for (umask, mode) in [("077", 0o600), ("002", 0o664)] {
+        let out = dir.path().join(format!("pruned-{umask}.onnx"));
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("bean-onnx"))
+            .arg("prune")
+            .arg(d.join("model-legacy.onnx"))
+            .arg("--data")
+            .arg(d.join("train.npz"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--ratio", "0.3", "--engine", "tract", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {umask}: mode {got:o}");
+    }
+}

@@ -1,5 +1,6 @@
-//! Atomic file writes: a temporary file in the target's folder, synced, given ordinary
-//! permissions (rw-r--r--, where tempfile would leave rw-------), then renamed over the target.
+//! Atomic file writes: a temporary file in the target's folder, created with the permissions of
+//! any new file (rw-rw-rw- less the umask, where tempfile would use rw-------), synced, then
+//! renamed over the target.
 use super::folder;
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -8,20 +9,30 @@ use std::path::Path;
 /// A temporary file beside `target`, to be filled and then [`commit`]ted.
 pub fn temp_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = folder(target);
-    tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))
-}
-
-/// Syncs `tmp`, makes it world-readable like any new file, and renames it to `target`.
-pub fn commit(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
-    tmp.as_file().sync_all().map_err(|e| Error::io(target, e))?;
+    let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(target, e))?;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    tmp.persist(target)
-        .map_err(|e| Error::io(target, e.error))?;
+    builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))
+}
+
+/// Syncs `tmp` and renames it to `target`.
+pub fn commit(tmp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
+    commit_together(vec![(tmp, target)])
+}
+
+/// Syncs every file first, then renames each to its target in order: a failed write replaces
+/// none of the targets (a model never ends up beside data written for another).
+pub fn commit_together(files: Vec<(tempfile::NamedTempFile, &Path)>) -> Result<()> {
+    for (tmp, target) in &files {
+        tmp.as_file().sync_all().map_err(|e| Error::io(target, e))?;
+    }
+    for (tmp, target) in files {
+        tmp.persist(target)
+            .map_err(|e| Error::io(target, e.error))?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ mod atomic;
 mod lock;
 mod outputs;
 
-pub use atomic::{atomic_write, atomic_write_bytes, commit, temp_beside};
+pub use atomic::{atomic_write, atomic_write_bytes, commit, commit_together, temp_beside};
 pub use lock::OutputLock;
 pub use outputs::{check_outputs, same_file, Output};
 

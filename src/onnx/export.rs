@@ -98,13 +98,20 @@ pub fn save(model: &Model, path: &Path, opts: &SaveOptions) -> Result<Vec<PathBu
     };
     let proto = to_proto(model, &mut place_external)?;
 
-    let mut written = Vec::new();
+    let mut model_file = fsutil::temp_beside(path)?;
+    model_file
+        .write_all(&proto.encode_to_vec())
+        .map_err(|e| Error::io(path, e))?;
+    // Both files complete before either replaces its target; the data goes first, so the model
+    // never refers to data that is not there.
+    let mut files = Vec::new();
+    let mut written = vec![path.to_path_buf()];
     if let Some((file, _)) = data_file {
-        fsutil::commit(file, &data_path)?;
-        written.push(data_path);
+        files.push((file, data_path.as_path()));
+        written.push(data_path.clone());
     }
-    fsutil::atomic_write_bytes(path, &proto.encode_to_vec())?;
-    written.insert(0, path.to_path_buf());
+    files.push((model_file, path));
+    fsutil::commit_together(files)?;
     Ok(written)
 }
 
