@@ -81,6 +81,20 @@ fn inconsistent_tensors_are_refused() {
         g.initializer.remove(0);
     });
     refuses(&p, "missing initializer");
+    // Two value fields: ONNX allows one, and which is meant is unknowable.
+    let p = mutate(dir.path(), "two_fields.onnx", |g| {
+        let t = &mut g.initializer[0];
+        assert!(t.raw_data.is_some() || !t.float_data.is_empty());
+        let n = t.dims.iter().product::<i64>() as usize;
+        match t.raw_data {
+            Some(_) => t.float_data = vec![0.5; n],
+            None => t.raw_data = Some(vec![0; 4 * n]),
+        }
+    });
+    refuses(
+        &p,
+        "holds values in more than one field (raw_data, float_data)",
+    );
     let p = mutate(dir.path(), "gemm_attr.onnx", |g| {
         let gemm = g
             .node

@@ -252,6 +252,16 @@ pub(crate) fn import_tensor(mut t: pb::TensorProto, base: Option<&Path>) -> Resu
     if t.segment.is_some() {
         return Err(Error::tensor(&name, "segmented tensors are not supported"));
     }
+    let fields = value_fields(&t, external);
+    if fields.len() > 1 {
+        return Err(Error::tensor(
+            &name,
+            format!(
+                "holds values in more than one field ({}): which one is meant is ambiguous",
+                fields.join(", ")
+            ),
+        ));
+    }
 
     let (storage, bytes) = if external {
         let r = external::parse_ref(&name, &t.external_data)?;
@@ -297,6 +307,23 @@ pub(crate) fn import_tensor(mut t: pb::TensorProto, base: Option<&Path>) -> Resu
         storage,
         extra: t,
     })
+}
+
+/// The fields of `t` holding values; ONNX allows one.
+fn value_fields(t: &pb::TensorProto, external: bool) -> Vec<&'static str> {
+    [
+        ("external data", external),
+        ("raw_data", t.raw_data.is_some()),
+        ("float_data", !t.float_data.is_empty()),
+        ("int32_data", !t.int32_data.is_empty()),
+        ("string_data", !t.string_data.is_empty()),
+        ("int64_data", !t.int64_data.is_empty()),
+        ("double_data", !t.double_data.is_empty()),
+        ("uint64_data", !t.uint64_data.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(field, present)| present.then_some(field))
+    .collect()
 }
 
 fn decode_le(elem_type: DataType, b: Vec<u8>) -> TensorData {
