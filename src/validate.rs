@@ -7,7 +7,6 @@ use crate::eval::{self, find_target, Target};
 use crate::inspect;
 use crate::ir::{Dim, Model, ValueInfo};
 use crate::runner::ModelRunner;
-use crate::tensor::Storage;
 use ndarray::ArrayD;
 use serde::Serialize;
 use std::path::Path;
@@ -54,17 +53,7 @@ pub fn written_bytes(paths: &[std::path::PathBuf]) -> u64 {
 /// Bytes of a model file read from `path` and of the external data files it references.
 pub fn file_bytes(model: &Model, path: &Path) -> u64 {
     let base = crate::fsutil::folder(path);
-    let mut locations: Vec<&str> = model
-        .graph
-        .initializers
-        .iter()
-        .filter_map(|t| match &t.storage {
-            Storage::External(r) => Some(r.location.as_str()),
-            _ => None,
-        })
-        .collect();
-    locations.sort();
-    locations.dedup();
+    let locations = model.graph.external_locations();
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     size(path) + locations.iter().map(|l| size(&base.join(l))).sum::<u64>()
 }

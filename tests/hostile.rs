@@ -587,6 +587,22 @@ fn cases(d: &Path) -> Vec<Case> {
             &"prune", &legacy, &"--data", &train, &"-o", &train, &"--ratio", &"0.3",
         ],
     ));
+    let constant_external = constant_node_external_weight(d);
+    v.push(case(
+        "-o over a Constant node's external data",
+        1,
+        "(-o): it is an input file",
+        &[
+            &"prune",
+            &constant_external,
+            &"--data",
+            &train,
+            &"-o",
+            &d.join("constant.bin"),
+            &"--ratio",
+            &"0.3",
+        ],
+    ));
     let link = d.join("link.onnx");
     std::os::unix::fs::symlink(&legacy, &link).unwrap();
     v.push(case(
@@ -652,7 +668,7 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
 }
 
 /// The number of cases above, quoted in the README's reliability section.
-const HOSTILE_CASES: usize = 39;
+const HOSTILE_CASES: usize = 40;
 
 #[test]
 fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {

@@ -322,14 +322,19 @@ fn models_written_from_bundled_models_are_valid() {
     check_subjects(subjects, dir.path(), &[], |_| true);
 }
 
-/// Digits models whose chain runs through an Identity, a Constant-node weight, and Dropout,
-/// Reshape, Cast and Flatten between layers: taken in whole, trained and pruned through.
+/// Digits models whose chain runs through an Identity, a Constant-node weight (inline and in an
+/// external file), and Dropout, Reshape, Cast and Flatten between layers: taken in whole, trained
+/// and pruned through.
 fn crafted(dir: &Path) -> Vec<Subject> {
     use common::crafted::*;
     let d = model_dir("digits-torch");
     [
         ("identity", identity_before_last_gemm(dir)),
         ("constant-weight", constant_node_weight(dir)),
+        (
+            "constant-external-weight",
+            constant_node_external_weight(dir),
+        ),
         ("pass-through", pass_through_ops(dir)),
     ]
     .into_iter()

@@ -16,7 +16,6 @@ use bean_onnx::engine::{ort_engine, Device, EngineKind, EngineOptions};
 use bean_onnx::fsutil::{Output, OutputLock};
 use bean_onnx::ir::Model;
 use bean_onnx::onnx;
-use bean_onnx::tensor::Storage;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -118,11 +117,13 @@ pub fn check_outputs(
 ) -> Result<Vec<PathBuf>> {
     let base = bean_onnx::fsutil::folder(model_path);
     let mut inputs: Vec<PathBuf> = vec![model_path.to_path_buf()];
-    for t in &model.graph.initializers {
-        if let Storage::External(r) = &t.storage {
-            inputs.push(base.join(&r.location));
-        }
-    }
+    inputs.extend(
+        model
+            .graph
+            .external_locations()
+            .iter()
+            .map(|l| base.join(l)),
+    );
     inputs.extend(data_files.iter().map(|p| p.to_path_buf()));
     bean_onnx::fsutil::check_outputs(&inputs, outputs)?;
     Ok(inputs)

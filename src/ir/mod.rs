@@ -7,7 +7,7 @@ mod patch;
 pub use patch::GraphPatch;
 
 use crate::pb;
-use crate::tensor::{DataType, Tensor};
+use crate::tensor::{DataType, Storage, Tensor};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,6 +267,33 @@ impl Graph {
 
     pub fn initializer_mut(&mut self, name: &str) -> Option<&mut Tensor> {
         self.initializers.iter_mut().find(|t| t.name == name)
+    }
+
+    /// Every tensor the graph holds: initializers, then node attributes' tensors (a Constant's
+    /// `value`, …).
+    pub fn tensors(&self) -> impl Iterator<Item = &Tensor> {
+        let in_attributes = self.nodes.iter().flat_map(|n| &n.attributes);
+        self.initializers
+            .iter()
+            .chain(in_attributes.filter_map(|a| match &a.value {
+                AttrValue::Tensor(t) => Some(&**t),
+                _ => None,
+            }))
+    }
+
+    /// The external data files the graph's tensors are read from, relative to the model's
+    /// folder, each once.
+    pub fn external_locations(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .tensors()
+            .filter_map(|t| match &t.storage {
+                Storage::External(r) => Some(r.location.as_str()),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The tensor of this name that the graph itself holds: an initializer, or the `value` of

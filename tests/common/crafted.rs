@@ -122,6 +122,33 @@ pub fn constant_node_weight(dir: &Path) -> PathBuf {
     write_model(dir, "constant_weight.onnx", &m)
 }
 
+/// [`constant_node_weight`] with the Constant's value in the external file `constant.bin`.
+pub fn constant_node_external_weight(dir: &Path) -> PathBuf {
+    let path = constant_node_weight(dir);
+    let mut m = pb::ModelProto::decode(&*std::fs::read(&path).unwrap()).unwrap();
+    let node = &mut m.graph.as_mut().unwrap().node[0];
+    let t = node.attribute[0].t.as_mut().unwrap();
+    let bytes: Vec<u8> = match t.raw_data.take() {
+        Some(raw) => raw,
+        None => std::mem::take(&mut t.float_data)
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+    };
+    std::fs::write(dir.join("constant.bin"), &bytes).unwrap();
+    let entry = |k: &str, v: String| pb::StringStringEntryProto {
+        key: Some(k.into()),
+        value: Some(v),
+    };
+    t.data_location = Some(pb::tensor_proto::DataLocation::External as i32);
+    t.external_data = vec![
+        entry("location", "constant.bin".into()),
+        entry("offset", "0".into()),
+        entry("length", bytes.len().to_string()),
+    ];
+    write_model(dir, "constant_external.onnx", &m)
+}
+
 /// The digits model with Dropout (inference) before the middle Gemm, and Reshape to [−1, 64],
 /// Cast to float and Flatten before the last: ops that pass values through unchanged.
 pub fn pass_through_ops(dir: &Path) -> PathBuf {
