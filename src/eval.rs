@@ -28,7 +28,6 @@ pub enum TargetKind {
     Labels,
 }
 
-/// The model's single runtime input.
 /// The model's single runtime input, which must be a tensor (its `tensor_shape()` is Some).
 pub fn single_input(model: &Model) -> Result<&ValueInfo> {
     let inputs: Vec<&ValueInfo> = model.graph.runtime_inputs().collect();

@@ -396,6 +396,24 @@ fn an_interrupted_run_resumes_to_the_same_model() {
         .unwrap()
         .expect("checkpoint written");
     assert_eq!(ck.epoch, 1);
+    // The validation data picks the best epoch: other validation data is another run.
+    let other_val = val.select(&(0..val.rows() / 2).collect::<Vec<_>>());
+    let mut refused = Stopper {
+        base: base.clone(),
+        epochs_seen: 0,
+        stop_after: usize::MAX,
+    };
+    let err = train::finetune(
+        &model,
+        &train,
+        Some(&other_val),
+        &cfg,
+        Some(ck.clone()),
+        &mut refused,
+    )
+    .err()
+    .expect("other validation data refused");
+    assert!(err.to_string().contains("other settings"), "{err}");
     let mut rest = Stopper {
         base,
         epochs_seen: 0,

@@ -191,6 +191,23 @@ fn npz(path: &Path, entries: &[(&str, Vec<u8>)], deflate: bool) {
     zip.finish().unwrap();
 }
 
+/// A stored one-entry `.npz` whose zip headers claim `claimed` bytes for the entry.
+fn npz_claiming(path: &Path, npy_bytes: &[u8], claimed: u32) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("x.npy", opts).unwrap();
+    zip.write_all(npy_bytes).unwrap();
+    let mut bytes = zip.finish().unwrap().into_inner();
+    let claim = [claimed.to_le_bytes(), claimed.to_le_bytes()].concat();
+    // Local header: sizes at 18..26; central directory entry: sizes at 20..28.
+    bytes[18..26].copy_from_slice(&claim);
+    let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bytes[central + 20..central + 28].copy_from_slice(&claim);
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// A v2 `.npy` prefix that declares a 4 GiB header.
 fn npy_huge_header() -> Vec<u8> {
     let mut v = b"\x93NUMPY\x02\x00".to_vec();
@@ -399,6 +416,14 @@ fn cases(d: &Path) -> Vec<Case> {
         "a 4 GiB .npy header",
         1,
         "-byte header",
+        &[&"eval", &legacy, &"--data", &p],
+    ));
+    let p = d.join("claims_2gib.npz");
+    npz_claiming(&p, &ok_x, 1 << 31);
+    v.push(case(
+        "an entry claiming 2 GiB in a small archive",
+        1,
+        "claims 2147483648 stored bytes in a",
         &[&"eval", &legacy, &"--data", &p],
     ));
     let p = d.join("u64.npz");
@@ -668,7 +693,7 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
 }
 
 /// The number of cases above, quoted in the README's reliability section.
-const HOSTILE_CASES: usize = 40;
+const HOSTILE_CASES: usize = 41;
 
 #[test]
 fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {

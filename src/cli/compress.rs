@@ -52,8 +52,8 @@ pub struct CompressArgs {
     /// BEAN strength α.
     #[arg(long, default_value_t = 0.05, value_parser = parse::non_negative)]
     pub alpha: f64,
-    /// BEAN fine-tuning epochs.
-    #[arg(long, default_value_t = 3)]
+    /// BEAN fine-tuning epochs (1 to 1000000).
+    #[arg(long, default_value_t = 3, value_parser = parse::count_in(1, 1_000_000))]
     pub epochs: usize,
     /// Learning rate of the BEAN fine-tune.
     #[arg(long, default_value_t = 1e-3, value_parser = parse::positive)]
@@ -61,8 +61,8 @@ pub struct CompressArgs {
     /// Rows per training step (1 to 1048576).
     #[arg(long, default_value_t = 128, value_parser = parse::count_in(1, 1 << 20))]
     pub batch_size: usize,
-    /// Plain fine-tuning epochs after pruning.
-    #[arg(long, default_value_t = 2)]
+    /// Plain fine-tuning epochs after pruning (0 to 1000000; 0 does not heal).
+    #[arg(long, default_value_t = 2, value_parser = parse::count_in(0, 1_000_000))]
     pub heal_epochs: usize,
     /// Learning rate of the healing fine-tune.
     #[arg(long, default_value_t = 1e-4, value_parser = parse::positive)]
@@ -120,7 +120,7 @@ fn write_report(path: &Path, value: &serde_json::Value) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn config(args: &CompressArgs) -> Result<CompressConfig> {
+fn config(args: &CompressArgs) -> bean_onnx::Result<CompressConfig> {
     let (engine, engine_opts) = args.engine.resolve();
     let finetune = FinetuneConfig {
         bean: Some(args.bean),
@@ -164,15 +164,15 @@ fn data_sets(args: &CompressArgs) -> bean_onnx::Result<(Dataset, Dataset, Datase
             (all.select(&tr), all.select(&va))
         }
     };
-    let test = match &args.test {
-        Some(p) => Dataset::load(p, &args.data.keys(), true)?,
-        None => val.clone(),
+    let test = match (&args.test, &args.val) {
+        (Some(p), Some(_)) => Dataset::load(p, &args.data.keys(), true)?,
+        // VAL is TEST (already loaded) or the held-out rows.
+        _ => val.clone(),
     };
     Ok((train_set, val, test))
 }
 
 pub fn run(args: CompressArgs) -> Result<ExitCode> {
-    let cfg = config(&args)?;
     let model = load_model(&args.model)?;
     let mut inputs: Vec<&Path> = vec![&args.data.data];
     inputs.extend(args.val.as_deref());
@@ -183,6 +183,11 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
     }
     let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
     let _lock = OutputLock::acquire(&args.output)?;
+    // From here on the report is ours to write: every failure goes through `failed`.
+    let cfg = match config(&args) {
+        Ok(cfg) => cfg,
+        Err(e) => return failed(&args, e),
+    };
     if !args.json {
         eprintln!(
             "engine: {} ({})",

@@ -55,8 +55,8 @@ pub struct FinetuneArgs {
     /// Distil from the original model's outputs instead of the labels (automatic without labels).
     #[arg(long)]
     pub teacher: bool,
-    /// Passes over the training data.
-    #[arg(long, default_value_t = 5)]
+    /// Passes over the training data (1 to 1000000).
+    #[arg(long, default_value_t = 5, value_parser = parse::count_in(1, 1_000_000))]
     pub epochs: usize,
     /// Rows per step (1 to 1048576).
     #[arg(long, default_value_t = 128, value_parser = parse::count_in(1, 1 << 20))]
@@ -75,7 +75,8 @@ pub struct FinetuneArgs {
     /// Seed of the batch shuffling: the same seed and engine give the same model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Append one JSON line per epoch (task loss, BEAN term, accuracies, samples/s) to this file.
+    /// Write one JSON line per epoch (task loss, BEAN term, accuracies, samples/s) to this file:
+    /// started anew, or appended to with --resume.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
     /// Continue from OUTPUT.ckpt.{json,npz} (written after every epoch) when it exists.
@@ -111,7 +112,7 @@ impl FinetuneArgs {
 
 /// Metrics lines, checkpoints, epoch lines and bars for the training loop.
 struct CliObserver {
-    metrics: Option<std::fs::File>,
+    metrics: Option<(PathBuf, std::fs::File)>,
     checkpoint_base: PathBuf,
     quiet: bool,
     epochs: usize,
@@ -120,9 +121,9 @@ struct CliObserver {
 
 impl Observer for CliObserver {
     fn epoch_end(&mut self, m: &EpochMetrics, ck: &Checkpoint) -> bean_onnx::Result<()> {
-        if let Some(f) = &mut self.metrics {
+        if let Some((path, f)) = &mut self.metrics {
             let line = super::output::versioned(m, "metrics").to_string();
-            writeln!(f, "{line}").map_err(|e| bean_onnx::Error::io("metrics file", e))?;
+            writeln!(f, "{line}").map_err(|e| bean_onnx::Error::io(path.as_path(), e))?;
         }
         checkpoint::save(&self.checkpoint_base, ck)?;
         if !self.quiet {
@@ -231,7 +232,7 @@ fn resume_from(args: &FinetuneArgs, checkpoint_base: &Path) -> Result<Option<Che
 }
 
 /// The --metrics file: appended to when resuming, else started anew.
-fn open_metrics(args: &FinetuneArgs, resuming: bool) -> Result<Option<std::fs::File>> {
+fn open_metrics(args: &FinetuneArgs, resuming: bool) -> Result<Option<(PathBuf, std::fs::File)>> {
     let Some(p) = &args.metrics else {
         return Ok(None);
     };
@@ -242,7 +243,7 @@ fn open_metrics(args: &FinetuneArgs, resuming: bool) -> Result<Option<std::fs::F
         .truncate(!resuming)
         .open(p)
         .with_context(|| format!("cannot open metrics file {}", p.display()))?;
-    Ok(Some(file))
+    Ok(Some((p.clone(), file)))
 }
 
 /// Says what a signal left behind and returns its exit code (128 + the signal).

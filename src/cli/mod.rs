@@ -57,7 +57,8 @@ pub struct EngineArgs {
     /// Device for the ort engine: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// Intra-op threads (0: the engine decides; at most 4 × the CPU cores).
+    /// ONNX Runtime intra-op threads (0: it decides; at most 4 × the CPU cores). tract runs on
+    /// one thread and ignores this.
     #[arg(long, default_value_t = 0, value_parser = parse::threads)]
     pub threads: usize,
 }

@@ -77,8 +77,8 @@ pub struct PruneArgs {
     /// (the cheapest neurons of the whole chain).
     #[arg(long, default_value = "uniform")]
     pub allocation: Allocation,
-    /// Epochs of plain fine-tuning after pruning (on --data, which then needs labels).
-    #[arg(long, default_value_t = 0)]
+    /// Epochs of plain fine-tuning after pruning (on --data, which then needs labels; 0 to 1000000).
+    #[arg(long, default_value_t = 0, value_parser = parse::count_in(0, 1_000_000))]
     pub heal_epochs: usize,
     /// Learning rate of the healing fine-tune.
     #[arg(long, default_value_t = 1e-4, value_parser = parse::positive)]

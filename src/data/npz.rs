@@ -35,6 +35,7 @@ pub struct NpyEntry {
 pub fn open(path: &Path) -> Result<(NpzReader<File>, Vec<NpyEntry>)> {
     let bad = |reason: String| Error::data(path, reason);
     let file = crate::fsutil::open_regular(path)?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut zip =
         zip::ZipArchive::new(&file).map_err(|e| bad(format!("not a readable .npz file ({e})")))?;
     let mut entries = Vec::with_capacity(zip.len().min(1024));
@@ -42,7 +43,7 @@ pub fn open(path: &Path) -> Result<(NpzReader<File>, Vec<NpyEntry>)> {
         let entry = zip
             .by_index(i)
             .map_err(|e| bad(format!("not a readable .npz file ({e})")))?;
-        entries.push(check_entry(entry).map_err(bad)?);
+        entries.push(check_entry(entry, file_len).map_err(bad)?);
     }
     drop(zip);
     let reader =
@@ -50,10 +51,19 @@ pub fn open(path: &Path) -> Result<(NpzReader<File>, Vec<NpyEntry>)> {
     Ok((reader, entries))
 }
 
-fn check_entry(mut entry: zip::read::ZipFile<'_, &File>) -> std::result::Result<NpyEntry, String> {
+/// Checks one entry against the archive (`file_len` bytes long) before anything is allocated.
+fn check_entry(
+    mut entry: zip::read::ZipFile<'_, &File>,
+    file_len: u64,
+) -> std::result::Result<NpyEntry, String> {
     let name = entry.name().trim_end_matches(".npy").to_string();
     let size = entry.size();
     let stored = entry.compressed_size();
+    if stored > file_len {
+        return Err(format!(
+            "array '{name}' claims {stored} stored bytes in a {file_len}-byte file"
+        ));
+    }
     let plausible = match entry.compression() {
         zip::CompressionMethod::Stored => size == stored,
         _ => {

@@ -45,14 +45,22 @@ pub fn open_regular(path: &Path) -> Result<File> {
 }
 
 /// Reads a whole regular file, after checking its size against the memory available.
+/// A file that grows while it is read is refused: no more than the checked size is read.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
-    let mut file = open_regular(path)?;
+    let file = open_regular(path)?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     crate::memory::reserve(&format!("reading {}", path.display()), size)?;
     let mut bytes = Vec::with_capacity(size as usize);
-    file.read_to_end(&mut bytes)
+    file.take(size.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > size {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!("the file grew while being read (was {size} bytes)")),
+        ));
+    }
     Ok(bytes)
 }
 

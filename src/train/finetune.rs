@@ -131,8 +131,15 @@ pub fn heal(
 
 /// What a resumed run must share with its checkpoint, as the hex SHA-256 of a stable encoding
 /// (the same on every toolchain and machine): every setting that shapes the run, the model's
-/// bytes, and the training features and targets (shapes, then little-endian values).
-fn signature(cfg: &FinetuneConfig, spec: &StepSpec, model: &Model, set: &TrainingSet) -> String {
+/// bytes, the training features and targets, and the validation data that picks the best epoch
+/// (shapes, then little-endian values).
+fn signature(
+    cfg: &FinetuneConfig,
+    spec: &StepSpec,
+    model: &Model,
+    set: &TrainingSet,
+    val: Option<&Dataset>,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let settings = format!(
@@ -156,7 +163,35 @@ fn signature(cfg: &FinetuneConfig, spec: &StepSpec, model: &Model, set: &Trainin
             h.update(v.to_le_bytes());
         }
     }
+    if let Some(v) = val {
+        hash_dataset(&mut h, v);
+    }
     format!("sha256:{:x}", h.finalize())
+}
+
+/// Feeds `data`'s feature shape and values (as f32, a block of rows at a time) and labels to `h`.
+fn hash_dataset(h: &mut sha2::Sha256, data: &Dataset) {
+    use sha2::Digest;
+    const BLOCK_ROWS: usize = 4096;
+    for d in data.x.shape() {
+        h.update((*d as u64).to_le_bytes());
+    }
+    let rows = data.rows();
+    for start in (0..rows).step_by(BLOCK_ROWS) {
+        for v in data
+            .x
+            .slice_f32(start, (start + BLOCK_ROWS).min(rows))
+            .iter()
+        {
+            h.update(v.to_le_bytes());
+        }
+    }
+    for y in data.y.iter().flatten() {
+        h.update(y.to_le_bytes());
+    }
+    for y in data.y_values.iter().flatten() {
+        h.update(y.to_le_bytes());
+    }
 }
 
 /// Assembly figures before and after; `tuned` is `model` with new weights (the same graph, so
@@ -200,7 +235,7 @@ pub fn finetune(
     let n_params = plan.spec.params().len();
     let mut trainer = Trainer::new(cfg.engine, &graph, n_params, &cfg.engine_opts, cfg.lr)?;
     let sig = (resume.is_some() || observer.keeps_checkpoints())
-        .then(|| signature(cfg, &plan.spec, model, &set));
+        .then(|| signature(cfg, &plan.spec, model, &set, val));
     let mut ck = match resume {
         Some(ck) if ck.signature != sig => {
             return Err(Error::Invalid(
