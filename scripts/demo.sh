@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 ORT_DYLIB_PATH="$(scripts/setup-ort.sh)"
 export ORT_DYLIB_PATH
 data="$(scripts/fashion-data.sh)"
-cargo build --release --quiet
+echo "building bean-onnx (the first release build takes about 5 minutes on 2 cores)" >&2
+cargo build --release
 bin=target/release/bean-onnx
 model=models/fashion-lenet/model.onnx
 test=models/fashion-lenet/test.npz

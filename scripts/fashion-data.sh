@@ -10,12 +10,14 @@ if [ ! -f "$src/train-images-idx3-ubyte.gz" ]; then
     echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'" >&2
     exit 1
   fi
+  echo "installing Fashion-MNIST (Debian package dataset-fashion-mnist)" >&2
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >&2
 fi
 if [ ! -f "$out/train.npz" ]; then
   mkdir -p "$out"
   scripts/setup-ort.sh >/dev/null  # the venv with numpy
+  echo "building $out/train.npz from the Fashion-MNIST training split" >&2
   .venv/bin/python models/fashion-lenet/fetch_data.py "$out" --src "$src" >&2
 fi
 if [ ! -f "$out/holdout.npz" ]; then

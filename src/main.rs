@@ -15,11 +15,17 @@ use std::process::ExitCode;
 #[command(
     name = "bean-onnx",
     version,
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true,
     about = "Make ONNX MLPs smaller without the training code"
 )]
 struct Cli {
+    /// Print the version and the ONNX Runtime library the ort engine would use.
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -91,8 +97,27 @@ fn handle_signals() -> std::io::Result<()> {
     Ok(())
 }
 
+/// `bean-onnx --version`: this program's version, then ONNX Runtime's (or why there is none).
+fn print_version() {
+    use bean_onnx::engine::ort_engine;
+    println!("bean-onnx {}", env!("CARGO_PKG_VERSION"));
+    let runtime = ort_engine::find_library().and_then(|lib| {
+        let version = ort_engine::library_version(&lib)?;
+        Ok(format!("ONNX Runtime {version} ({})", lib.display()))
+    });
+    match runtime {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!("ONNX Runtime: none ({e}); the tract engine is built in"),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    // clap shows the help for no arguments at all, so no command means --version.
+    let Some(command) = cli.command else {
+        print_version();
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::Inspect { model, json } => {
             let m = load_model(&model)?;
             let report = inspect::report(&m)

@@ -1,5 +1,6 @@
-//! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time
-//! (`ORT_DYLIB_PATH`, else a pip-installed `onnxruntime` / `onnxruntime-gpu`), never downloaded.
+//! ONNX Runtime through `ort` with `load-dynamic`: the library is found at run time, never
+//! downloaded — `ORT_DYLIB_PATH`, else the `onnxruntime` package of the Python environment this
+//! program was installed into (`pip install bean-onnx`), else the one `python3` imports.
 use super::step::{check_state, OutputSlots, StepState};
 use super::{Device, EngineOptions, Session, StepBatch, StepGraph, StepRunner, StepScalars, Value};
 use crate::error::{Error, Result};
@@ -7,7 +8,7 @@ use ndarray::ArrayD;
 use ort::ep::ExecutionProvider;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorElementType;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -27,40 +28,89 @@ pub fn find_library() -> Result<PathBuf> {
             )))
         };
     }
+    if let Some(lib) = beside_installation() {
+        return Ok(lib);
+    }
     let python = std::env::var("BEAN_ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = "import importlib.util as u\n\
-                  for m in ('onnxruntime',):\n    s = u.find_spec(m)\n    \
-                  print(s.submodule_search_locations[0] if s else '')";
-    let found = std::process::Command::new(&python)
-        .args(["-c", script])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty());
-    if let Some(pkg) = found {
-        let capi = PathBuf::from(pkg).join("capi");
-        let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib"
-                })
-            })
-            .collect();
-        libs.sort();
-        if let Some(lib) = libs.pop() {
-            return Ok(lib);
-        }
+    if let Some(lib) = imported_by(&python) {
+        return Ok(lib);
     }
     Err(err(format!(
         "no ONNX Runtime library found: set ORT_DYLIB_PATH to libonnxruntime.so, or \
          `pip install onnxruntime` (CPU) / `onnxruntime-gpu` (CUDA) for `{python}`; \
          or use the tract engine"
     )))
+}
+
+/// The library in the `onnxruntime` package of the environment this executable was installed
+/// into: `<env>/bin/bean-onnx` beside `<env>/lib/python3.*/site-packages/onnxruntime/`.
+fn beside_installation() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let env = exe.parent()?.parent()?;
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(env.join("lib"))
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .filter_map(|e| library_in(&e.path().join("site-packages/onnxruntime")))
+        .collect();
+    libs.sort();
+    libs.pop()
+}
+
+/// The library in the `onnxruntime` package that `python` imports.
+fn imported_by(python: &str) -> Option<PathBuf> {
+    let script = "import importlib.util as u\n\
+                  s = u.find_spec('onnxruntime')\n\
+                  print(s.submodule_search_locations[0] if s else '')";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let pkg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!pkg.is_empty())
+        .then(|| library_in(Path::new(&pkg)))
+        .flatten()
+}
+
+/// The newest `libonnxruntime.so*` (or `.dylib`) in an `onnxruntime` package's `capi/`.
+fn library_in(package: &Path) -> Option<PathBuf> {
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(package.join("capi"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib")
+        })
+        .collect();
+    libs.sort();
+    libs.pop()
+}
+
+/// The version of the ONNX Runtime library at `lib`, as the library reports it
+/// (`OrtGetApiBase()->GetVersionString()`).
+pub fn library_version(lib: &Path) -> Result<String> {
+    type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
+    // SAFETY: loading runs the library's initialisers, as ort's own loading of the same file does;
+    // `OrtGetApiBase` has this signature in onnxruntime_c_api.h, returns a pointer to a static
+    // table, and `GetVersionString` a static NUL-terminated string, copied before `library` drops.
+    unsafe {
+        let library = libloading::Library::new(lib).map_err(err)?;
+        let get: libloading::Symbol<GetApiBase> = library.get(b"OrtGetApiBase").map_err(err)?;
+        let base = get();
+        if base.is_null() {
+            return Err(err(format!("{} has no API base", lib.display())));
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return Err(err(format!("{} reports no version", lib.display())));
+        }
+        Ok(std::ffi::CStr::from_ptr(version)
+            .to_string_lossy()
+            .into_owned())
+    }
 }
 
 /// The process-wide ort environment, initialised once from the found library.
