@@ -2,7 +2,9 @@
 //! layers, backward, Adam) through the ort and tract engines. Prints one JSON line per
 //! configuration, in the format `bench/report.py` joins with the PyTorch peer's.
 //!
-//! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]`
+//! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]
+//! [--engines ort,ort-graph,tract]` (ort: the host's fused update; ort-graph: the update in the
+//! step graph).
 use bean_onnx::engine::{EngineKind, EngineOptions};
 use bean_onnx::mlp::Activation;
 use bean_onnx::train::step::*;
@@ -73,7 +75,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let models = arg(&args, "--models").unwrap_or_else(|| "lenet,wide".into());
     let batches = arg(&args, "--batches").unwrap_or_else(|| "128,512".into());
-    let engines = arg(&args, "--engines").unwrap_or_else(|| "ort,tract".into());
+    let engines = arg(&args, "--engines").unwrap_or_else(|| "ort,ort-graph,tract".into());
     let repeats = if quick { 3 } else { 7 };
     for model in models.split(',') {
         let sizes: &[usize] = match model {
@@ -86,9 +88,11 @@ fn main() {
             .map(|b| b.parse::<usize>().expect("batch size"))
         {
             for engine in engines.split(',') {
-                let kind = match engine {
-                    "ort" => EngineKind::Ort,
-                    "tract" => EngineKind::Tract,
+                let (kind, in_graph_update) = match engine {
+                    // ort-graph: the optimizer update inside the step graph, as on a device.
+                    "ort" => (EngineKind::Ort, false),
+                    "ort-graph" => (EngineKind::Ort, true),
+                    "tract" => (EngineKind::Tract, false),
                     other => panic!("unknown engine {other}"),
                 };
                 for (mode, bean) in [("plain", false), ("bean1", true)] {
@@ -96,6 +100,7 @@ fn main() {
                     let graph = spec.step_graph();
                     let opts = EngineOptions {
                         threads,
+                        in_graph_update,
                         ..Default::default()
                     };
                     let n_params = spec.params().len();

@@ -105,7 +105,7 @@ fn digits_bean_keeps_accuracy_and_forms_assemblies() {
         .output()
         .unwrap();
     let s = summary(&o);
-    assert_eq!(s["engine"], "ort (CPUExecutionProvider)");
+    assert_eq!(s["engine"], "ort (CPUExecutionProvider, host update)");
     assert_eq!(s["epochs"], 5);
     assert!(s["samples_per_second"].as_f64().unwrap() > 0.0);
     let reference = json(&model_dir("digits-torch").join("model.json"))["ort_accuracy"]

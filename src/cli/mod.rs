@@ -86,6 +86,7 @@ impl EngineArgs {
         let opts = EngineOptions {
             threads: self.threads,
             device: self.device,
+            ..Default::default()
         };
         (kind, opts)
     }

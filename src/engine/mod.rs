@@ -3,7 +3,10 @@
 use crate::error::Result;
 use ndarray::ArrayD;
 
+pub mod fused_update;
 pub mod ort_engine;
+mod ort_host_step;
+mod state_sets;
 pub mod step;
 pub mod tract_engine;
 
@@ -79,6 +82,9 @@ pub struct EngineOptions {
     /// Intra-op threads; 0 lets the engine choose.
     pub threads: usize,
     pub device: Device,
+    /// Training steps keep the optimizer update inside the step graph even where the host could
+    /// compute it (ONNX Runtime on the CPU): for comparing the two.
+    pub in_graph_update: bool,
 }
 
 /// A loaded graph, ready to run many times.
@@ -100,7 +106,14 @@ pub fn load_step_runner(
             check_cpu("tract", opts)?;
             Ok(Box::new(tract_engine::TractStepRunner::load(graph)?))
         }
-        EngineKind::Ort => Ok(Box::new(ort_engine::OrtStepRunner::load(graph, opts)?)),
+        EngineKind::Ort => match (&graph.host_update, opts.device, opts.in_graph_update) {
+            // On the CPU the host's fused update is faster than the graph's chain of ops; on a
+            // device the state stays where the graph computes it.
+            (Some(host), Device::Cpu, false) => Ok(Box::new(
+                ort_host_step::OrtHostStepRunner::load(graph, host, opts)?,
+            )),
+            _ => Ok(Box::new(ort_engine::OrtStepRunner::load(graph, opts)?)),
+        },
     }
 }
 

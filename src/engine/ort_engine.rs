@@ -11,7 +11,7 @@ use ort::value::TensorElementType;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-fn err(e: impl std::fmt::Display) -> Error {
+pub(super) fn err(e: impl std::fmt::Display) -> Error {
     Error::engine("ort", e.to_string())
 }
 
@@ -160,7 +160,7 @@ impl OrtSession {
 }
 
 /// A session on the requested device: CUDA or a clear error, never a silent CPU fallback.
-fn build_session(
+pub(super) fn build_session(
     model: &[u8],
     opts: &EngineOptions,
 ) -> Result<(ort::session::Session, &'static str)> {

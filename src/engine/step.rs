@@ -19,6 +19,19 @@ pub struct StepGraph {
     /// The state, in state order: each tensor's input, the output holding its next value, and
     /// its shape.
     pub state: Vec<StateBinding>,
+    /// The same step without its update, for a runner whose host computes the update.
+    pub host_update: Option<HostUpdate>,
+}
+
+/// A step graph's forward and backward without the update: inputs `x`, `target` and the params
+/// (the first `gradients.len()` state tensors, same input names); outputs the four scalars
+/// (same names) and each param's gradient. The host applies `rule` to get the next state.
+#[derive(Debug, Clone)]
+pub struct HostUpdate {
+    pub model: Model,
+    /// Output names of the gradients, in state order.
+    pub gradients: Vec<String>,
+    pub rule: super::fused_update::UpdateRule,
 }
 
 /// Names of the per-step inputs.

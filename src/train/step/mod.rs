@@ -17,7 +17,8 @@ mod optimizer;
 
 pub use baseline::GROUP_LASSO_EPS;
 
-use crate::engine::step::{ScalarOutputs, StateBinding, StepGraph, StepInputs};
+use crate::engine::fused_update::UpdateRule;
+use crate::engine::step::{HostUpdate, ScalarOutputs, StateBinding, StepGraph, StepInputs};
 use crate::ir::builder::{GraphBuilder, Wire};
 use crate::ir::Model;
 use crate::mlp::Activation;
@@ -92,6 +93,14 @@ impl Optimizer {
         match self {
             Optimizer::Sgd { .. } => &["buf"],
             Optimizer::Adam { .. } => &["m", "v"],
+        }
+    }
+
+    /// The same rule, for an update computed by the host.
+    pub fn rule(&self) -> UpdateRule {
+        match *self {
+            Optimizer::Sgd { momentum } => UpdateRule::Sgd { momentum },
+            Optimizer::Adam { beta1, beta2, eps } => UpdateRule::Adam { beta1, beta2, eps },
         }
     }
 }
@@ -236,6 +245,21 @@ impl StepSpec {
         }
     }
 
+    /// The step without its update, in f32: inputs `x`, `target` and the params; outputs the
+    /// scalars and each param's gradient, for an update computed outside the graph.
+    pub fn gradient_graph(&self) -> GradientOnlyGraph {
+        let inputs = step_inputs();
+        let params = self.params();
+        GradientOnlyGraph {
+            model: self.build(DataType::Float, Mode::Gradients),
+            x: inputs.x,
+            target: inputs.target,
+            gradients: params.iter().map(|p| gradient_name(&p.name)).collect(),
+            params: params.into_iter().map(|p| p.name).collect(),
+            scalars: scalar_outputs(),
+        }
+    }
+
     /// Forward, loss and regularizers only: inputs `x`, `target` and the params; the scalars.
     pub fn loss_graph(&self, elem: DataType) -> LossGraph {
         let inputs = step_inputs();
@@ -249,7 +273,16 @@ impl StepSpec {
     }
 
     fn step_graph_in(&self, elem: DataType, mode: Mode) -> StepGraph {
+        let host_update = (elem == DataType::Float && mode == Mode::Step).then(|| {
+            let g = self.gradient_graph();
+            HostUpdate {
+                model: g.model,
+                gradients: g.gradients,
+                rule: self.optimizer.rule(),
+            }
+        });
         StepGraph {
+            host_update,
             model: self.build(elem, mode),
             inputs: step_inputs(),
             scalars: scalar_outputs(),
@@ -286,9 +319,9 @@ impl StepSpec {
         g.output(&reg.bean, &names.bean);
         g.output(&reg.baseline, &names.baseline);
         g.output(&correct, &names.correct);
-        let Some((lr, step)) = io.lr_step.clone() else {
+        if mode == Mode::Loss {
             return g.into_model();
-        };
+        }
         let grads = backward::backward(
             &mut g,
             &self.layers,
@@ -305,6 +338,12 @@ impl StepSpec {
                 .expect("a bias param has a gradient"),
         };
         let grad_wires: Vec<Wire> = params.iter().map(grad_of).collect();
+        let Some((lr, step)) = io.lr_step.clone() else {
+            for (p, grad) in params.iter().zip(&grad_wires) {
+                g.output(grad, &gradient_name(&p.name));
+            }
+            return g.into_model();
+        };
         let trainables: Vec<optimizer::Trainable> = params
             .iter()
             .zip(&grad_wires)
@@ -332,8 +371,8 @@ impl StepSpec {
         let names = step_inputs();
         let x = g.input(&names.x, &[None, Some(self.layers[0].n_in)]);
         let target = g.input(&names.target, &[None, Some(self.n_classes())]);
-        let lr_step =
-            (mode != Mode::Loss).then(|| (g.input(&names.lr, &[]), g.input(&names.step, &[])));
+        let lr_step = matches!(mode, Mode::Step | Mode::StepWithGradients)
+            .then(|| (g.input(&names.lr, &[]), g.input(&names.step, &[])));
         let mut layers: Vec<LayerParams> = Vec::new();
         for p in self.params() {
             let dims: Vec<Option<usize>> = p.shape.iter().map(|&d| Some(d)).collect();
@@ -436,10 +475,23 @@ pub struct LossGraph {
     pub scalars: ScalarOutputs,
 }
 
+/// The step without its update: scalars and gradients (for an update made outside the graph).
+pub struct GradientOnlyGraph {
+    pub model: Model,
+    pub x: String,
+    pub target: String,
+    /// Input names of the params, in [`StepSpec::params`] order.
+    pub params: Vec<String>,
+    /// Output names of the gradients, in the same order.
+    pub gradients: Vec<String>,
+    pub scalars: ScalarOutputs,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Step,
     StepWithGradients,
+    Gradients,
     Loss,
 }
 
