@@ -9,10 +9,13 @@ step_ms_median, samples_per_second. Peers: "pytorch" (bench/torch_step.py),
 Lines that are not JSON objects (e.g. "# ..." comments) are skipped. If a
 (peer, model, batch, mode, threads) key appears more than once, the last line wins.
 
-Columns: samples/s per peer; ort / pytorch and tract / pytorch (ratio of samples/s,
-> 1 means bean-onnx is faster); and per peer "bean1 cost" = step_ms(bean1) /
-step_ms(plain) for the same model, batch and threads (shown on the bean1 row;
-PyTorch's own bean1 cost is included for comparison).
+Columns: samples/s per peer; ort / P and tract / P for each PyTorch peer P present
+("pytorch": plain steps and BEAN-1 in the O(n^2) closed form; "pytorch-bnm": BEAN-1 in the
+O(B*n*m) form bean-onnx uses; "pytorch-naive": the authors' form) — ratios of samples/s,
+> 1 means bean-onnx is faster; per peer "bean1 cost" = step_ms(bean1) / step_ms(plain) for the
+same model, batch and threads (shown on the bean1 row); and "step / GEMM" per bean-onnx engine:
+step time over the time of the step's matrix products alone (mode "gemm-only", same engine
+and threads; 1.0 is the roofline).
 Rows are model x batch x mode; a threads column is added when the inputs mix
 thread counts. Missing entries are shown as "–". Standard library only.
 """
@@ -22,11 +25,14 @@ import sys
 DASH = "–"
 BASELINE = "pytorch"
 ORT = "bean-onnx-ort"
+ORT_GRAPH = "bean-onnx-ort-graph"
 TRACT = "bean-onnx-tract"
 KNOWN_PEERS = [BASELINE, ORT, TRACT]
-SHORT = {BASELINE: "pytorch", ORT: "ort", TRACT: "tract"}
+SHORT = {BASELINE: "pytorch", ORT: "ort", ORT_GRAPH: "ort-graph", TRACT: "tract",
+         "pytorch-bnm": "pytorch-bnm", "pytorch-naive": "pytorch-naive"}
 MODEL_ORDER = ["lenet", "wide"]
 MODE_ORDER = ["plain", "bean1"]
+GEMM = "gemm-only"
 
 
 def load(paths):
@@ -98,17 +104,20 @@ def main(argv):
 
     present = {k[0] for k in records}
     peers = KNOWN_PEERS + sorted(present - set(KNOWN_PEERS))  # the 3 known always shown
+    torch_peers = [p for p in peers if p.startswith(BASELINE)]
+    engines = [p for p in (ORT, ORT_GRAPH, TRACT) if p in peers]
 
     threads_seen = sorted({k[4] for k in records})
     show_threads = len(threads_seen) > 1
-    rows = sorted({(k[1], k[2], k[3], k[4]) for k in records},
+    rows = sorted({(k[1], k[2], k[3], k[4]) for k in records if k[3] != GEMM},
                   key=lambda r: (order_key(r[0], MODEL_ORDER), r[1], r[3],
                                  order_key(r[2], MODE_ORDER)))
 
     header = ["model", "batch", "mode"] + (["threads"] if show_threads else [])
     header += [f"{SHORT.get(p, p)} samples/s" for p in peers]
-    header += [f"{SHORT[p]} / pytorch" for p in (ORT, TRACT)]
+    header += [f"{SHORT[e]} / {SHORT.get(t, t)}" for t in torch_peers for e in engines]
     header += [f"{SHORT.get(p, p)} bean1 cost" for p in peers]
+    header += [f"{SHORT[e]} step / GEMM" for e in engines]
     align = ["---"] * (3 + show_threads) + ["---:"] * (len(header) - 3 - show_threads)
 
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
@@ -117,7 +126,7 @@ def main(argv):
         rate = {p: num(get(p), "samples_per_second") for p in peers}
         cells = [model, str(batch), mode] + ([str(threads)] if show_threads else [])
         cells += [fmt_rate(rate[p]) for p in peers]
-        cells += [fmt_ratio(ratio(rate.get(p), rate.get(BASELINE))) for p in (ORT, TRACT)]
+        cells += [fmt_ratio(ratio(rate.get(e), rate.get(t))) for t in torch_peers for e in engines]
         for p in peers:
             if mode == "bean1":
                 cost = ratio(num(get(p, "bean1"), "step_ms_median"),
@@ -125,6 +134,10 @@ def main(argv):
             else:
                 cost = None
             cells.append(fmt_ratio(cost))
+        for e in engines:
+            gemm = records.get((ORT if e == ORT_GRAPH else e, model, batch, GEMM, threads))
+            cells.append(fmt_ratio(ratio(num(get(e), "step_ms_median"),
+                                         num(gemm, "step_ms_median"))))
         out.append("| " + " | ".join(cells) + " |")
 
     out.append("")

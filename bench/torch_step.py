@@ -10,8 +10,11 @@ BEAN-1 (Gao, Ascoli & Zhao, arXiv 1909.13698) for a layer with weight W [n, m]
 not detached):
     A = |tanh(gamma W)|, M = A A^T, D_ij = mean_b (h_bi - h_bj)^2,
     R = alpha / n^2 * sum_ij M_ij D_ij,  gamma = 1.0, alpha = 0.05.
---form closed (default): D = s 1^T + 1 s^T - 2 G with s = mean_b h^2, G = H^T H / B.
---form naive: builds the [B, n, n] difference tensor like the reference code.
+--forms closed: D = s 1^T + 1 s^T - 2 G with s = mean_b h^2, G = H^T H / B (O(n^2) memory).
+--forms bnm: the O(B*n*m) form bean-onnx's step graph uses, which any PyTorch user can write.
+--forms naive: builds the [B, n, n] difference tensor like the authors' code.
+Default --forms closed,bnm. Peer names: "pytorch" (plain steps and the closed form),
+"pytorch-bnm", "pytorch-naive" (BEAN-1 steps in those forms).
 
 Prints one JSON object per line to stdout; diagnostics go to stderr.
 """
@@ -76,6 +79,17 @@ def bean1_closed(w, h, gamma=GAMMA, alpha=ALPHA):
     return alpha / (n * n) * (m * d).sum()
 
 
+def bean1_bnm(w, h, gamma=GAMMA, alpha=ALPHA):
+    """The O(B*n*m) form bean-onnx's step graph uses (no n x n matrix):
+    sum M o D = 2 s^T A (A^T 1) - (2/B) ||H A||^2, since M1 = A(A^T 1) and tr(MG) = ||HA||^2/B."""
+    n = w.shape[0]
+    a = torch.tanh(gamma * w).abs()
+    bsz = h.shape[0]
+    s = (h * h).mean(dim=0)
+    total = 2.0 * (s @ (a @ a.sum(dim=0))) - (2.0 / bsz) * (h @ a).pow(2).sum()
+    return alpha / (n * n) * total
+
+
 def bean1_naive(w, h, gamma=GAMMA, alpha=ALPHA):
     n = w.shape[0]
     a = torch.tanh(gamma * w).abs()
@@ -85,7 +99,7 @@ def bean1_naive(w, h, gamma=GAMMA, alpha=ALPHA):
     return alpha / (n * n) * (m * d).sum()
 
 
-BEAN_FORMS = {"closed": bean1_closed, "naive": bean1_naive}
+BEAN_FORMS = {"closed": bean1_closed, "bnm": bean1_bnm, "naive": bean1_naive}
 
 
 def loss_fn(model, x, y, mode, form):
@@ -114,7 +128,7 @@ def sanity_check(models, rel_tol=1e-4):
         model = MLP(SIZES[name], seed=0)
         x, y = make_batch(16, seed=0)
         results = {}
-        for form in ("closed", "naive"):
+        for form in ("closed", "bnm", "naive"):
             model.zero_grad(set_to_none=True)
             logits, inputs = model(x)
             reg = sum(BEAN_FORMS[form](model.weights[l], inputs[l])
@@ -123,18 +137,20 @@ def sanity_check(models, rel_tol=1e-4):
             grads = [p.grad.detach().clone() for p in model.parameters()
                      if p.grad is not None]
             results[form] = (reg.item(), grads)
-        (vc, gc), (vn, gn) = results["closed"], results["naive"]
-        val_rel = abs(vc - vn) / max(abs(vn), 1e-30)
-        grad_rel = max(((a - b).norm() / b.norm().clamp_min(1e-30)).item()
-                       for a, b in zip(gc, gn))
-        if val_rel > rel_tol or grad_rel > 10 * rel_tol:
-            ok = False
-            print(f"WARNING: BEAN-1 closed form != naive form for {name}: "
-                  f"R closed={vc:.8g} naive={vn:.8g} rel={val_rel:.2e}, "
-                  f"max grad rel={grad_rel:.2e}", file=sys.stderr)
-        else:
-            print(f"# sanity {name}: R={vn:.6g} value rel={val_rel:.1e} "
-                  f"grad rel={grad_rel:.1e}", file=sys.stderr)
+        vn, gn = results["naive"]
+        for form in ("closed", "bnm"):
+            vc, gc = results[form]
+            val_rel = abs(vc - vn) / max(abs(vn), 1e-30)
+            grad_rel = max(((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+                           for a, b in zip(gc, gn))
+            if val_rel > rel_tol or grad_rel > 10 * rel_tol:
+                ok = False
+                print(f"WARNING: BEAN-1 {form} form != naive form for {name}: "
+                      f"R {form}={vc:.8g} naive={vn:.8g} rel={val_rel:.2e}, "
+                      f"max grad rel={grad_rel:.2e}", file=sys.stderr)
+            else:
+                print(f"# sanity {name} {form}: R={vn:.6g} value rel={val_rel:.1e} "
+                      f"grad rel={grad_rel:.1e}", file=sys.stderr)
     return ok
 
 
@@ -250,7 +266,7 @@ def bench_one(name, batch, mode, form, repeats, min_block_s, seed, monitor, max_
         print(f"WARNING: {name}/{batch}/{mode}: CPU never quiet within {max_wait_s:.0f} s; "
               "timings include contention", file=sys.stderr)
     return {
-        "peer": "pytorch",
+        "peer": "pytorch" if mode == "plain" or form == "closed" else f"pytorch-{form}",
         "model": name,
         "batch": batch,
         "mode": mode,
@@ -279,7 +295,8 @@ def main():
     ap.add_argument("--models", default="lenet,wide")
     ap.add_argument("--batches", default="128,512")
     ap.add_argument("--modes", default="plain,bean1")
-    ap.add_argument("--form", choices=sorted(BEAN_FORMS), default="closed")
+    ap.add_argument("--forms", default="closed,bnm",
+                    help=f"BEAN-1 forms to time, comma-separated ({', '.join(sorted(BEAN_FORMS))})")
     ap.add_argument("--quick", action="store_true",
                     help="3 repeats of >=0.1 s blocks instead of 7 of >=0.3 s")
     ap.add_argument("--repeats", type=int, default=None)
@@ -304,6 +321,10 @@ def main():
     for m in modes:
         if m not in ("plain", "bean1"):
             ap.error(f"unknown mode {m!r}")
+    forms = csv_list(args.forms)
+    for f in forms:
+        if f not in BEAN_FORMS:
+            ap.error(f"unknown form {f!r}")
     repeats = args.repeats or (3 if args.quick else 7)
     min_block_s = 0.1 if args.quick else 0.3
 
@@ -316,9 +337,10 @@ def main():
     for name in models:
         for batch in batches:
             for mode in modes:
-                rec = bench_one(name, batch, mode, args.form, repeats, min_block_s, args.seed,
-                                monitor, args.max_wait)
-                print(json.dumps(rec), flush=True)
+                for form in (forms if mode == "bean1" else [None]):
+                    rec = bench_one(name, batch, mode, form, repeats, min_block_s, args.seed,
+                                    monitor, args.max_wait)
+                    print(json.dumps(rec), flush=True)
 
 
 if __name__ == "__main__":

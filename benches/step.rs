@@ -1,5 +1,6 @@
 //! Samples/s of one fine-tuning step (forward, cross-entropy, optional BEAN-1 on the hidden
-//! layers, backward, Adam) through the ort and tract engines. Prints one JSON line per
+//! layers, backward, Adam) through the ort and tract engines, and of the step's matrix products
+//! alone (mode `gemm-only`: the roofline on the same engine and threads). Prints one JSON line per
 //! configuration, in the format `bench/report.py` joins with the PyTorch peer's.
 //!
 //! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]
@@ -62,6 +63,83 @@ fn spec(sizes: &[usize], bean: bool) -> StepSpec {
     }
 }
 
+/// The matrix products of one plain step and nothing else — forward h_l·W_l, backward
+/// h_lᵀ·g_l and g_l·W_lᵀ (l ≥ 1) — with the step's shapes, fed with fixed inputs: the GEMM-only
+/// time a step cannot beat on the same engine and threads.
+fn gemm_graph(sizes: &[usize]) -> (bean_onnx::ir::Model, Vec<(String, Vec<usize>)>) {
+    use bean_onnx::ir::builder::GraphBuilder;
+    use bean_onnx::tensor::DataType;
+    let mut g = GraphBuilder::new("gemms", DataType::Float);
+    let mut inputs = Vec::new();
+    for l in 0..sizes.len() - 1 {
+        let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+        let h = g.input(&format!("h{l}"), &[None, Some(n_in)]);
+        let w = g.input(&format!("w{l}"), &[Some(n_in), Some(n_out)]);
+        let grad = g.input(&format!("g{l}"), &[None, Some(n_out)]);
+        inputs.push((format!("h{l}"), vec![0, n_in]));
+        inputs.push((format!("w{l}"), vec![n_in, n_out]));
+        inputs.push((format!("g{l}"), vec![0, n_out]));
+        let z = g.matmul(&h, &w);
+        g.output(&z, &format!("z{l}"));
+        let d_w = g.gemm(&h, &grad, true, false);
+        g.output(&d_w, &format!("dw{l}"));
+        if l > 0 {
+            let d_h = g.gemm(&grad, &w, false, true);
+            g.output(&d_h, &format!("dh{l}"));
+        }
+    }
+    (g.into_model(), inputs)
+}
+
+/// Median ms of the GEMM-only graph of `sizes` at `batch` rows.
+fn gemm_ms(
+    kind: EngineKind,
+    opts: &EngineOptions,
+    sizes: &[usize],
+    batch: usize,
+    repeats: usize,
+) -> f64 {
+    use bean_onnx::engine::Value;
+    let (model, shapes) = gemm_graph(sizes);
+    let mut session = bean_onnx::engine::load(kind, &bean_onnx::onnx::to_bytes(&model), opts)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut seed = 5u64;
+    let feed: Vec<(String, Value)> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let rows = if shape[0] == 0 { batch } else { shape[0] };
+            (
+                name,
+                Value::F32(random(rows, shape[1], 0.1, &mut seed).into_dyn()),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, Value)> = feed.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    time_blocks(repeats, || {
+        session.run(&refs).expect("gemms");
+    })
+}
+
+/// Median seconds per call of `f`, over `repeats` blocks of about 0.3 s after 10 warm-up calls.
+fn time_blocks(repeats: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..10 {
+        f();
+    }
+    let t0 = Instant::now();
+    f();
+    let per_block = ((0.3 / t0.elapsed().as_secs_f64()).ceil() as usize).clamp(3, 2000);
+    let times = (0..repeats)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..per_block {
+                f();
+            }
+            t0.elapsed().as_secs_f64() / per_block as f64
+        })
+        .collect();
+    median(times)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     v[v.len() / 2]
@@ -95,6 +173,19 @@ fn main() {
                     "tract" => (EngineKind::Tract, false),
                     other => panic!("unknown engine {other}"),
                 };
+                if engine != "ort-graph" {
+                    let opts = EngineOptions {
+                        threads,
+                        ..Default::default()
+                    };
+                    let m = gemm_ms(kind, &opts, sizes, batch, repeats);
+                    println!(
+                        "{{\"peer\": \"bean-onnx-{engine}\", \"model\": \"{model}\", \"batch\": {batch}, \"mode\": \"gemm-only\", \
+                         \"threads\": {threads}, \"step_ms_median\": {:.4}, \"samples_per_second\": {:.1}, \"repeats\": {repeats}}}",
+                        m * 1e3,
+                        batch as f64 / m
+                    );
+                }
                 for (mode, bean) in [("plain", false), ("bean1", true)] {
                     let spec = spec(sizes, bean);
                     let graph = spec.step_graph();
@@ -127,25 +218,9 @@ fn main() {
                     for b in 0..batch {
                         t[[b, (b * 7) % 10]] = 1.0;
                     }
-                    let step =
-                        |runner: &mut Trainer| runner.step(x.clone(), t.clone()).expect("step");
-                    for _ in 0..10 {
-                        step(&mut runner);
-                    }
-                    // Steps per block so a block takes about 0.3 s.
-                    let t0 = Instant::now();
-                    step(&mut runner);
-                    let one = t0.elapsed().as_secs_f64();
-                    let per_block = ((0.3 / one).ceil() as usize).clamp(3, 2000);
-                    let mut times = Vec::new();
-                    for _ in 0..repeats {
-                        let t0 = Instant::now();
-                        for _ in 0..per_block {
-                            step(&mut runner);
-                        }
-                        times.push(t0.elapsed().as_secs_f64() / per_block as f64);
-                    }
-                    let m = median(times);
+                    let m = time_blocks(repeats, || {
+                        runner.step(x.clone(), t.clone()).expect("step");
+                    });
                     println!(
                         "{{\"peer\": \"bean-onnx-{engine}\", \"model\": \"{model}\", \"batch\": {batch}, \"mode\": \"{mode}\", \
                          \"threads\": {threads}, \"step_ms_median\": {:.4}, \"samples_per_second\": {:.1}, \"repeats\": {repeats}}}",
