@@ -7,7 +7,10 @@
 use super::fused_update::{self, TensorUpdate, UpdateRule};
 use super::ort_engine::{build_session, err};
 use super::state_sets::StateSets;
-use super::step::{check_state, HostUpdate, StepBatch, StepGraph, StepRunner, StepScalars};
+use super::step::{
+    check_state, output_positions, scalar_positions, HostUpdate, StepBatch, StepGraph, StepRunner,
+    StepScalars,
+};
 use super::EngineOptions;
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
@@ -28,20 +31,7 @@ impl OrtHostStepRunner {
     pub fn load(graph: &StepGraph, host: &HostUpdate, opts: &EngineOptions) -> Result<Self> {
         let bytes = crate::onnx::to_bytes(&host.model);
         let (session, provider) = build_session(&bytes, opts)?;
-        let outputs: Vec<&str> = host
-            .model
-            .graph
-            .outputs
-            .iter()
-            .map(|o| o.name.as_str())
-            .collect();
-        let find = |name: &str| {
-            outputs
-                .iter()
-                .position(|o| *o == name)
-                .ok_or_else(|| Error::Invalid(format!("the gradient graph has no output '{name}'")))
-        };
-        let s = graph.scalars.names();
+        let gradients: Vec<&str> = host.gradients.iter().map(String::as_str).collect();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.threads)
             .build()
@@ -50,12 +40,8 @@ impl OrtHostStepRunner {
         Ok(OrtHostStepRunner {
             session,
             provider,
-            scalar_slots: [find(s[0])?, find(s[1])?, find(s[2])?, find(s[3])?],
-            gradient_slots: host
-                .gradients
-                .iter()
-                .map(|g| find(g))
-                .collect::<Result<_>>()?,
+            scalar_slots: scalar_positions(&host.model, &graph.scalars)?,
+            gradient_slots: output_positions(&host.model, &gradients)?,
             rule: host.rule,
             graph: graph.clone(),
             sets: StateSets::new(&shapes),

@@ -127,29 +127,32 @@ pub(crate) struct OutputSlots {
 
 impl OutputSlots {
     pub fn of(graph: &StepGraph) -> Result<Self> {
-        let outputs: Vec<&str> = graph
-            .model
-            .graph
-            .outputs
-            .iter()
-            .map(|o| o.name.as_str())
-            .collect();
-        let find = |name: &str| {
-            outputs
-                .iter()
-                .position(|o| *o == name)
-                .ok_or_else(|| Error::Invalid(format!("the step graph has no output '{name}'")))
-        };
-        let s = graph.scalars.names();
+        let state: Vec<&str> = graph.state.iter().map(|b| b.output.as_str()).collect();
         Ok(OutputSlots {
-            scalars: [find(s[0])?, find(s[1])?, find(s[2])?, find(s[3])?],
-            state: graph
-                .state
-                .iter()
-                .map(|b| find(&b.output))
-                .collect::<Result<_>>()?,
+            scalars: scalar_positions(&graph.model, &graph.scalars)?,
+            state: output_positions(&graph.model, &state)?,
         })
     }
+}
+
+/// Where each named output is in `model`'s output order.
+pub(crate) fn output_positions(model: &Model, names: &[&str]) -> Result<Vec<usize>> {
+    let outputs = &model.graph.outputs;
+    names
+        .iter()
+        .map(|name| {
+            outputs
+                .iter()
+                .position(|o| o.name == *name)
+                .ok_or_else(|| Error::Invalid(format!("the step graph has no output '{name}'")))
+        })
+        .collect()
+}
+
+/// Where the four scalars are in `model`'s output order.
+pub(crate) fn scalar_positions(model: &Model, scalars: &ScalarOutputs) -> Result<[usize; 4]> {
+    let p = output_positions(model, &scalars.names())?;
+    Ok([p[0], p[1], p[2], p[3]])
 }
 
 /// Runs a step graph again and again, keeping its state inside the engine between steps.
