@@ -242,6 +242,19 @@ fn score_both(original: &Model, candidate: &Model, data: &Dataset) -> Result<Sco
     })
 }
 
+/// Agreement of predicted classes needs scores of at least 2 classes: with a single output
+/// column (a regressor, a sigmoid) every row "agrees" and the gate could not fail.
+fn require_classes(data: &Dataset, scored: &Scored) -> Result<()> {
+    match scored.scores.shape() {
+        [_, c] if *c < 2 => Err(Error::data(
+            &data.path,
+            "has no y, and the model has a single output column: agreement of predicted classes \
+             means nothing there; give float targets y (regression) or bound the output difference",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What the gate measures of both models on `data`.
 fn measure(metric: GateMetric, data: &Dataset, a: &Scored, b: &Scored) -> Measured {
     let pair = |f: &dyn Fn(&Scored) -> f64| Pair {
@@ -281,6 +294,9 @@ pub fn validate(
     limits.check(metric, &data.path)?;
     check_interface(original, candidate)?;
     let mut s = score_both(original, candidate, data)?;
+    if metric == GateMetric::Agreement && limits.max_drop_points.is_some() {
+        require_classes(data, &s.a)?;
+    }
     let m = measure(metric, data, &s.a, &s.b);
     let batch_n = data.rows().min(256);
     // Latency in tract, on the runners that scored.

@@ -35,7 +35,7 @@ const OUTPUTS: usize = 2;
 /// builder: Gemm layers with initializer weights `[in, out]` and biases. Hidden neurons 12..24
 /// of the first layer duplicate neurons 0..12 (same weights and bias), so that a cut removing
 /// only them changes the outputs by rounding alone.
-fn regressor(path: &Path) {
+fn regressor(path: &Path, outputs: usize) {
     let mut rng = Lcg(7);
     let mut b = GraphBuilder::new("regressor", DataType::Float);
     let x = b.input("x", &[None, Some(INPUTS)]);
@@ -57,9 +57,9 @@ fn regressor(path: &Path) {
             true,
         ),
         (
-            rng.values(UNIQUE * OUTPUTS, 0.5),
-            rng.values(OUTPUTS, 0.1),
-            OUTPUTS,
+            rng.values(UNIQUE * outputs, 0.5),
+            rng.values(outputs, 0.1),
+            outputs,
             false,
         ),
     ];
@@ -96,7 +96,7 @@ fn regression_data(
     )
     .unwrap();
     let clean = tract_run_file(model, &x);
-    let y = Array2::from_shape_fn((rows, OUTPUTS), |(r, c)| {
+    let y = Array2::from_shape_fn((rows, clean.shape()[1]), |(r, c)| {
         clean[[r, c]] + (rng.next() * 0.087) as f32
     });
     let mut npz = NpzWriter::new(std::fs::File::create(path).unwrap());
@@ -314,7 +314,7 @@ fn regression_setup() -> Regression {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     let model = d.join("regressor.onnx");
-    regressor(&model);
+    regressor(&model, OUTPUTS);
     let (train, test) = (d.join("train.npz"), d.join("test.npz"));
     regression_data(&model, &train, 800, 11);
     let (x_test, y_test) = regression_data(&model, &test, 400, 12);
@@ -573,4 +573,69 @@ fn compress_on_unlabelled_data() {
     let n = u.x_test.shape()[0] as f64;
     assert!((f(&report["validation"]["agreement"]) - expect).abs() <= 1.0 / n + 1e-12);
     assert!(expect >= 0.97 - 1.0 / n, "{expect}");
+}
+
+/// A regressor with one output on data without y: agreement of arg-maxes would always be 1, so
+/// an agreement budget is refused; the output difference gates it.
+#[test]
+fn an_unlabelled_single_output_regressor_is_gated_by_max_abs_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("one.onnx");
+    regressor(&model, 1);
+    let labelled = d.join("with-y.npz");
+    let (x, _) = regression_data(&model, &labelled, 300, 5);
+    let data = d.join("x.npz");
+    unlabelled(&labelled, &data);
+    let heavy = d.join("heavy.onnx");
+    prune(&model, &data, &heavy, &["--ratio", "0.9"]);
+    let o = bean()
+        .args([
+            &"validate" as &dyn AsRef<std::ffi::OsStr>,
+            &model,
+            &heavy,
+            &"--data",
+            &data,
+            &"--max-accuracy-drop",
+            &"1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("single output column") && err.contains("x.npz"),
+        "{err}"
+    );
+    let same = run_json(
+        &[
+            &"validate",
+            &model,
+            &model,
+            &"--data",
+            &data,
+            &"--max-abs-diff",
+            &"0",
+            &"--json",
+        ],
+        0,
+    );
+    assert_eq!(f(&same["max_abs_diff"]), 0.0);
+    let diff = max_abs_diff(&tract_run_file(&model, &x), &tract_run_file(&heavy, &x)) as f64;
+    assert!(diff > 1e-3, "{diff}");
+    let fail = run_json(
+        &[
+            &"validate",
+            &model,
+            &heavy,
+            &"--data",
+            &data,
+            &"--max-abs-diff",
+            &"1e-3",
+            &"--json",
+        ],
+        3,
+    );
+    assert!((f(&fail["max_abs_diff"]) - diff).abs() < 1e-5);
+    assert_eq!(fail["gate"], "agreement");
 }
