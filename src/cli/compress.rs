@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, after_help = super::validate::GATES_HELP)]
 pub struct CompressArgs {
     /// The ONNX model to compress.
     pub model: PathBuf,

@@ -7,8 +7,17 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The gates, as `--help` lists them (validate and compress).
+pub const GATES_HELP: &str =
+    "Gates, chosen from the test data's y (exit 3 when a limit is exceeded):
+  integer labels  accuracy drop in points            --max-accuracy-drop
+  no y            disagreement with the original's   --max-accuracy-drop
+                  predicted classes, in points
+  float y         RMSE increase against y            --max-rmse-increase
+  any             largest |output difference|        --max-abs-diff";
+
 #[derive(Args)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, after_help = GATES_HELP)]
 pub struct ValidateArgs {
     /// The original model.
     pub original: PathBuf,
@@ -95,7 +104,7 @@ fn print_text(v: &validate::Validation) {
     let cell = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.4}"));
     println!("{:<22} {:>12} {:>12}", "", "original", "candidate");
     let (o, c) = (&v.original, &v.candidate);
-    if v.gate != gate::GateMetric::Regression {
+    if o.accuracy.is_some() {
         println!(
             "{:<22} {:>12} {:>12}",
             "accuracy",
