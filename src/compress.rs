@@ -1,7 +1,13 @@
-//! `compress`: fine-tune with BEAN → prune within the accuracy budget → heal → validate, as one
-//! pipeline whose result is written only when the gate passes.
+//! `compress`: fine-tune with BEAN → prune within the budget → heal → validate, as one pipeline
+//! whose result is written only when the gate passes. The gate follows the data
+//! ([`crate::gate`]): with labels, accuracy; without, agreement with the original's predicted
+//! classes — the validation and healing data are then labelled with the original's predictions,
+//! so that accuracy on them *is* agreement, and the BEAN fine-tune distils from the original's
+//! outputs; with float targets, regression: the search bounds the RMSE increase, the gate the
+//! RMSE increase and max |Δ| of the outputs.
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::gate::{GateMetric, Limits};
 use crate::ir::Model;
 use crate::progress::Progress;
 use crate::prune::{self, Allocation, PruneConfig, PruneReport, SearchReport};
@@ -14,11 +20,17 @@ use std::path::Path;
 pub struct CompressConfig {
     pub finetune: FinetuneConfig,
     pub prune: PruneConfig,
-    /// Accuracy budget in points, for the search (on validation data) and the gate (on test data).
+    /// Accuracy budget in points (of agreement, without labels), for the search (on validation
+    /// data) and the gate (on test data); not used for regression.
     pub max_accuracy_drop: f64,
-    /// Budget of the search on validation data, in points: below `max_accuracy_drop`, so that a
-    /// cut chosen on one sample of data still passes the gate on another.
-    pub search_budget: f64,
+    /// RMSE increase allowed on regression data (needed there; refused elsewhere).
+    pub max_rmse_increase: Option<f64>,
+    /// Bound of the gate on the largest difference of any output value.
+    pub max_abs_diff: Option<f64>,
+    /// Budget of the search on validation data, in the gate's unit (points, or RMSE): below the
+    /// gate's, so that a cut chosen on one sample of data still passes the gate on another.
+    /// None: a quarter of the gate's budget.
+    pub search_budget: Option<f64>,
     /// Epochs of plain fine-tuning (no BEAN) after pruning.
     pub heal_epochs: usize,
     pub heal_lr: f64,
@@ -95,6 +107,87 @@ struct Chosen {
     params: usize,
 }
 
+/// The gate's metric and limits, and the data each stage works on, as the metric needs it.
+struct Plan {
+    metric: GateMetric,
+    limits: Limits,
+    search_budget: f64,
+    /// Validation data with labels (the original's predictions when it has none), for the
+    /// fine-tune's best epoch; None for regression.
+    labelled_val: Option<Dataset>,
+    /// Healing data: the training data, labelled with the original's predictions when it has
+    /// no targets (healing would otherwise distil from the pruned model itself).
+    heal_train: Option<Dataset>,
+}
+
+impl Plan {
+    fn new(input: &CompressInput, cfg: &CompressConfig) -> Result<Plan> {
+        let metric = GateMetric::for_data(input.test);
+        let search_metric = GateMetric::for_data(input.val);
+        if (metric == GateMetric::Regression) != (search_metric == GateMetric::Regression) {
+            return Err(Error::data(
+                &input.val.path,
+                format!(
+                    "the validation data and the test data ({}) must both hold float targets, or \
+                     neither",
+                    input.test.path.display()
+                ),
+            ));
+        }
+        let regression = metric == GateMetric::Regression;
+        let limits = Limits {
+            max_drop_points: (!regression).then_some(cfg.max_accuracy_drop),
+            max_rmse_increase: cfg.max_rmse_increase,
+            max_abs_diff: cfg.max_abs_diff,
+        };
+        limits.check(metric, &input.test.path)?;
+        let gate_budget =
+            match limits.max_rmse_increase {
+                Some(r) => r,
+                None if regression => return Err(Error::data(
+                    &input.test.path,
+                    "holds float targets (regression): the search and the gate need an RMSE budget",
+                )),
+                None => cfg.max_accuracy_drop,
+            };
+        let engine = (cfg.finetune.engine, &cfg.finetune.engine_opts);
+        let pseudo = |d: &Dataset| with_predictions(input.model, d, engine);
+        let labelled_val = match search_metric {
+            GateMetric::Accuracy => Some(input.val.clone()),
+            GateMetric::Agreement => Some(pseudo(input.val)?),
+            GateMetric::Regression => None,
+        };
+        let unlabelled_train = input.train.y.is_none() && input.train.y_values.is_none();
+        Ok(Plan {
+            metric: search_metric,
+            limits,
+            search_budget: cfg.search_budget.unwrap_or(gate_budget / 4.0),
+            labelled_val,
+            heal_train: unlabelled_train.then(|| pseudo(input.train)).transpose()?,
+        })
+    }
+
+    /// Data the search judges candidates on.
+    fn search_val<'a>(&'a self, input: &'a CompressInput) -> &'a Dataset {
+        self.labelled_val.as_ref().unwrap_or(input.val)
+    }
+}
+
+/// `data` labelled with `model`'s predicted classes.
+fn with_predictions(
+    model: &Model,
+    data: &Dataset,
+    (kind, opts): (crate::engine::EngineKind, &crate::engine::EngineOptions),
+) -> Result<Dataset> {
+    let target = crate::eval::find_target(model)?;
+    let (p, _) = crate::eval::predict(model, &target, data, kind, opts)?;
+    Ok(Dataset {
+        y: Some(p.labels),
+        y_values: None,
+        ..data.clone()
+    })
+}
+
 /// Runs the pipeline. Returns the candidate and the report; the caller writes the candidate
 /// only when `report.passed`.
 pub fn compress(
@@ -103,10 +196,11 @@ pub fn compress(
     observer: &mut dyn Observer,
 ) -> Result<(Model, CompressReport)> {
     let started = std::time::Instant::now();
+    let plan = Plan::new(input, cfg)?;
     let tuned = train::finetune(
         input.model,
         input.train,
-        Some(input.val),
+        plan.labelled_val.as_ref(),
         &cfg.finetune,
         None,
         observer,
@@ -115,20 +209,12 @@ pub fn compress(
     let finetune = stage(&tuned, started.elapsed().as_secs_f64());
     observer.stage("search");
     let t = std::time::Instant::now();
-    let chosen = search_all(input, cfg, &tuned, observer.progress())?;
+    let chosen = search_all(input, cfg, &plan, &tuned, observer.progress())?;
     let search_seconds = t.elapsed().as_secs_f64();
     observer.stage("validate");
-    let validation = validate_candidate(input, cfg, &chosen.model)?;
+    let validation = validate_candidate(input, &plan.limits, &chosen.model)?;
     let passed = validation.passed;
-    let reason = (!passed).then(|| {
-        format!(
-            "test accuracy dropped {:.2} points ({:.4} → {:.4}), more than the allowed {}",
-            validation.accuracy_drop,
-            validation.original.accuracy,
-            validation.candidate.accuracy,
-            cfg.max_accuracy_drop
-        )
-    });
+    let reason = validation.reason.clone();
     let report = CompressReport {
         finetune,
         source: chosen.source,
@@ -153,6 +239,7 @@ pub fn compress(
 fn search_all(
     input: &CompressInput,
     cfg: &CompressConfig,
+    plan: &Plan,
     tuned: &train::Outcome,
     progress: &dyn Progress,
 ) -> Result<Chosen> {
@@ -164,7 +251,19 @@ fn search_all(
         },
         ..cfg.finetune.clone()
     };
-    let heal = |m: Model| train::heal(m, input.train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    let heal_train = plan.heal_train.as_ref().unwrap_or(input.train);
+    let heal = |m: Model| train::heal(m, heal_train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    let val = plan.search_val(input);
+    // Measured against the original model, not the fine-tuned one.
+    let baseline = match plan.metric {
+        GateMetric::Regression => Some(crate::eval::rmse_on(
+            input.model,
+            val,
+            cfg.finetune.engine,
+            &cfg.finetune.engine_opts,
+        )?),
+        _ => tuned.initial_val_accuracy,
+    };
     let mut best: Option<Chosen> = None;
     let mut first_error = None;
     for (source, from) in [
@@ -178,10 +277,11 @@ fn search_all(
             };
             let spec = prune::Search {
                 calib: input.train,
-                val: input.val,
+                val,
                 cfg: &prune_cfg,
-                max_drop_points: cfg.search_budget,
-                baseline: tuned.initial_val_accuracy,
+                metric: plan.metric,
+                max_drop_points: plan.search_budget,
+                baseline,
                 post: Some(&heal),
                 progress,
             };
@@ -191,7 +291,7 @@ fn search_all(
                     let better = best.as_ref().is_none_or(|b| {
                         params < b.params
                             || (params == b.params
-                                && search.chosen_accuracy > b.search.chosen_accuracy)
+                                && search.chosen_quality() > b.search.chosen_quality())
                     });
                     if better {
                         best = Some(Chosen {
@@ -218,7 +318,7 @@ fn search_all(
 /// and validates it against the original on the test data.
 fn validate_candidate(
     input: &CompressInput,
-    cfg: &CompressConfig,
+    limits: &Limits,
     candidate: &Model,
 ) -> Result<Validation> {
     let tmp = tempfile::Builder::new()
@@ -237,6 +337,7 @@ fn validate_candidate(
             file_bytes: validate::written_bytes(&written),
         },
         input.test,
-        Some(cfg.max_accuracy_drop),
+        limits,
+        "test ",
     )
 }

@@ -1,4 +1,5 @@
-//! What a model predicts and how accurate it is on labelled data, through either engine: the
+//! What a model predicts and how accurate it is on labelled data (or how far its outputs are from
+//! float targets, as an RMSE), through either engine: the
 //! class output is found (`find_target`), the model is cut down to it and run
 //! ([`crate::runner::ModelRunner`]), and each row's class is the arg-max score's.
 use crate::data::Dataset;
@@ -250,6 +251,34 @@ pub fn evaluate(
         accuracy: correct as f64 / labels.len().max(1) as f64,
         engine,
     })
+}
+
+/// RMSE of `model`'s class output (its float outputs, for a regressor) against the float targets
+/// of `data`, whose shape must be the output's ([`crate::gate::rmse`]).
+pub fn rmse_on(
+    model: &Model,
+    data: &Dataset,
+    kind: EngineKind,
+    opts: &EngineOptions,
+) -> Result<f64> {
+    let y = data
+        .y_values
+        .as_ref()
+        .ok_or_else(|| Error::data(&data.path, "has no float targets y to measure an RMSE on"))?;
+    let target = find_target(model)?;
+    let (predictions, _) = predict(model, &target, data, kind, opts)?;
+    match predictions.scores {
+        Some(s) if s.shape() == y.shape() => Ok(crate::gate::rmse(&s, y)),
+        s => Err(Error::data(
+            &data.path,
+            format!(
+                "targets have shape {:?} but the model's output '{}' has {}",
+                y.shape(),
+                target.tensor,
+                s.map_or("class labels".to_string(), |s| format!("{:?}", s.shape()))
+            ),
+        )),
+    }
 }
 
 /// Every label must be one of the model's classes (its class labels, else 0..classes).

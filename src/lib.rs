@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod gate;
 pub mod inspect;
 pub mod interrupt;
 pub mod ir;

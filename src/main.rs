@@ -56,9 +56,9 @@ enum Command {
     Assemblies(Box<cli::assemblies::AssembliesArgs>),
     /// Remove and merge hidden neurons along assemblies and write the smaller model.
     Prune(Box<cli::prune::PruneArgs>),
-    /// Compare a candidate with the original: accuracy, agreement, size, latency; gate with exit 3.
+    /// Compare a candidate with the original: accuracy (or agreement, or RMSE), size, latency; gate with exit 3.
     Validate(Box<cli::validate::ValidateArgs>),
-    /// Fine-tune with BEAN, prune within an accuracy budget, heal, validate: one CI step.
+    /// Fine-tune with BEAN, prune within a budget, heal, validate: one CI step.
     Compress(Box<cli::compress::CompressArgs>),
 }
 

@@ -1,9 +1,11 @@
-//! Candidate against original: same interface, accuracy, agreement, output difference, size and
-//! measured latency in tract.
+//! Candidate against original: same interface, the gate's figures ([`crate::gate`]: accuracy on
+//! labels, agreement with the original's predictions without labels, RMSE and max |Δ| of the
+//! outputs against float targets), size and measured latency in tract.
 use crate::data::Dataset;
 use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
 use crate::eval::{self, find_target, Target};
+use crate::gate::{self, GateMetric, Limits, Measured, Pair};
 use crate::inspect;
 use crate::ir::{Dim, Model, ValueInfo};
 use crate::runner::ModelRunner;
@@ -13,13 +15,16 @@ use std::path::Path;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelFigures {
-    pub accuracy: f64,
+    /// Accuracy on the labels (None without labels).
+    pub accuracy: Option<f64>,
     pub params: usize,
     pub macs: usize,
     pub file_bytes: u64,
     pub latency_ms_batch1: f64,
     #[serde(rename = "latency_ms_batchN")]
     pub latency_ms_batch_n: f64,
+    /// RMSE of the outputs against float targets (None without them).
+    pub rmse: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,17 +34,27 @@ pub struct Validation {
     pub samples: usize,
     /// Rows per call for `latency_ms_batchN`.
     pub batch_n: usize,
-    /// Original accuracy minus candidate accuracy, in percentage points.
-    pub accuracy_drop: f64,
+    /// Original accuracy minus candidate accuracy, in percentage points (None without labels).
+    pub accuracy_drop: Option<f64>,
     /// Fraction of rows where both predict the same class.
     pub agreement: f64,
-    /// Largest absolute difference between the two models' class scores.
+    /// Largest absolute difference between the two models' class scores (or outputs).
     pub max_abs_diff: f64,
     /// Largest difference between the candidate's scores in ONNX Runtime and in tract (None when
     /// no ONNX Runtime library is installed).
     pub ort_max_abs_diff: Option<f64>,
+    /// Points of accuracy (labels) or of agreement (no labels) allowed to be lost.
     pub max_accuracy_drop: Option<f64>,
     pub passed: bool,
+    /// What the gate measured, chosen from the data.
+    pub gate: GateMetric,
+    /// Candidate RMSE minus original RMSE (None without float targets).
+    pub rmse_increase: Option<f64>,
+    pub max_rmse_increase: Option<f64>,
+    /// The bound on `max_abs_diff`, when one was asked for.
+    pub allowed_max_abs_diff: Option<f64>,
+    /// Why the gate failed, when it did.
+    pub reason: Option<String>,
 }
 
 /// Total bytes of the files `paths` (as returned by `onnx::save`: a model and its data file).
@@ -131,16 +146,17 @@ fn runner(model: &Model, target: &Target, data: &Dataset, kind: EngineKind) -> R
     ModelRunner::new(model, &out, target.out_type(), data, kind, &opts)
 }
 
-/// The runner's scores on every row of `data`, whose `labels` must be among the model's classes.
-fn score(
-    runner: &mut ModelRunner,
-    target: &Target,
-    data: &Dataset,
-    labels: &[i64],
-) -> Result<Scored> {
+/// The runner's scores on every row of `data`, whose labels (if any) must be among the model's
+/// classes and whose float targets (if any) must have the output's shape.
+fn score(runner: &mut ModelRunner, target: &Target, data: &Dataset) -> Result<Scored> {
     let out = runner.run_all()?.swap_remove(0);
     let p = eval::predictions(target, out)?;
-    eval::check_label_range(data, labels, target, &p)?;
+    if let Some(labels) = &data.y {
+        eval::check_label_range(data, labels, target, &p)?;
+    }
+    if let Some(y) = &data.y_values {
+        check_regression_target(data, y, target, &p)?;
+    }
     let scores = p.scores.unwrap_or_else(|| {
         ndarray::Array1::from_iter(p.labels.iter().map(|&v| v as f64)).into_dyn()
     });
@@ -150,14 +166,34 @@ fn score(
     })
 }
 
-fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
-    if a.shape() != b.shape() {
-        return f64::INFINITY;
+/// Float targets are compared value by value with a float output of the same width.
+fn check_regression_target(
+    data: &Dataset,
+    y: &ndarray::Array2<f32>,
+    target: &Target,
+    p: &eval::Predictions,
+) -> Result<()> {
+    let Some(scores) = &p.scores else {
+        return Err(Error::data(
+            &data.path,
+            format!(
+                "holds float targets (regression) but the model's output '{}' gives class labels",
+                target.tensor
+            ),
+        ));
+    };
+    if scores.shape() != y.shape() {
+        return Err(Error::data(
+            &data.path,
+            format!(
+                "targets have shape {:?} but the model's output '{}' has {:?}",
+                y.shape(),
+                target.tensor,
+                scores.shape()
+            ),
+        ));
     }
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+    Ok(())
 }
 
 /// Median wall time of one call of `runner` on `rows` rows, in milliseconds, after warm-up.
@@ -173,82 +209,142 @@ pub struct Subject<'a> {
     pub file_bytes: u64,
 }
 
-/// Compares `candidate` with `original` on labelled `data`.
+/// The two models' runners, targets and scores on the data.
+struct Scoring {
+    runner_a: ModelRunner,
+    runner_b: ModelRunner,
+    a: Scored,
+    b: Scored,
+    ort_max_abs_diff: Option<f64>,
+}
+
+/// Runs both models in tract on `data` (and the candidate in ONNX Runtime, when installed).
+fn score_both(original: &Model, candidate: &Model, data: &Dataset) -> Result<Scoring> {
+    let (ta, tb) = (find_target(original)?, find_target(candidate)?);
+    let mut runner_a = runner(original, &ta, data, EngineKind::Tract)?;
+    let mut runner_b = runner(candidate, &tb, data, EngineKind::Tract)?;
+    let a = score(&mut runner_a, &ta, data)?;
+    let b = score(&mut runner_b, &tb, data)?;
+    // The candidate must also run in ONNX Runtime, giving tract's scores, when ort is installed.
+    let ort_max_abs_diff = if crate::engine::ort_engine::available() {
+        let mut ort = runner(candidate, &tb, data, EngineKind::Ort)?;
+        let o = score(&mut ort, &tb, data)?;
+        Some(gate::max_abs_diff(&o.scores, &b.scores))
+    } else {
+        None
+    };
+    Ok(Scoring {
+        runner_a,
+        runner_b,
+        a,
+        b,
+        ort_max_abs_diff,
+    })
+}
+
+/// Agreement of predicted classes needs scores of at least 2 classes: with a single output
+/// column (a regressor, a sigmoid) every row "agrees" and the gate could not fail.
+fn require_classes(data: &Dataset, scored: &Scored) -> Result<()> {
+    match scored.scores.shape() {
+        [_, c] if *c < 2 => Err(Error::data(
+            &data.path,
+            "has no y, and the model has a single output column: agreement of predicted classes \
+             means nothing there; give float targets y (regression) or bound the output difference",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the gate measures of both models on `data`.
+fn measure(metric: GateMetric, data: &Dataset, a: &Scored, b: &Scored) -> Measured {
+    let pair = |f: &dyn Fn(&Scored) -> f64| Pair {
+        original: f(a),
+        candidate: f(b),
+    };
+    let accuracy = data
+        .y
+        .as_ref()
+        .map(|labels| pair(&|s: &Scored| gate::agreement(&s.predictions, labels)));
+    let rmse = data
+        .y_values
+        .as_ref()
+        .map(|y| pair(&|s: &Scored| gate::rmse(&s.scores, y)));
+    Measured {
+        metric,
+        accuracy,
+        agreement: gate::agreement(&a.predictions, &b.predictions),
+        rmse,
+        max_abs_diff: gate::max_abs_diff(&a.scores, &b.scores),
+    }
+}
+
+/// Compares `candidate` with `original` on `data`, gated as its targets say
+/// ([`GateMetric::for_data`]: labels, none, or float targets) within `limits`. `scope` names the
+/// data in the reason of a failed gate ("test " or "").
 pub fn validate(
     original: Subject,
     candidate: Subject,
     data: &Dataset,
-    max_drop: Option<f64>,
+    limits: &Limits,
+    scope: &str,
 ) -> Result<Validation> {
     let (original_bytes, candidate_bytes) = (original.file_bytes, candidate.file_bytes);
     let (original, candidate) = (original.model, candidate.model);
-    if let Some(p) = max_drop {
-        if !(p >= 0.0 && p.is_finite()) {
-            return Err(Error::Invalid(format!(
-                "the accuracy budget must be a non-negative number of points, got {p}"
-            )));
-        }
-    }
+    let metric = GateMetric::for_data(data);
+    limits.check(metric, &data.path)?;
     check_interface(original, candidate)?;
-    let labels = data
-        .y
-        .as_ref()
-        .ok_or_else(|| Error::data(&data.path, "has no labels to validate against"))?;
-    let (ta, tb) = (find_target(original)?, find_target(candidate)?);
-    let mut runner_a = runner(original, &ta, data, EngineKind::Tract)?;
-    let mut runner_b = runner(candidate, &tb, data, EngineKind::Tract)?;
-    let a = score(&mut runner_a, &ta, data, labels)?;
-    let b = score(&mut runner_b, &tb, data, labels)?;
-    // The candidate must also run in ONNX Runtime, giving tract's scores, when ort is installed.
-    let ort_max_abs_diff = if crate::engine::ort_engine::available() {
-        let mut ort = runner(candidate, &tb, data, EngineKind::Ort)?;
-        let o = score(&mut ort, &tb, data, labels)?;
-        Some(max_diff(&o.scores, &b.scores))
-    } else {
-        None
-    };
-    let n = labels.len().max(1) as f64;
-    let acc = |p: &[i64]| p.iter().zip(labels).filter(|(p, y)| p == y).count() as f64 / n;
-    let agreement = a
-        .predictions
-        .iter()
-        .zip(&b.predictions)
-        .filter(|(x, y)| x == y)
-        .count() as f64
-        / n;
-    let max_abs_diff = max_diff(&a.scores, &b.scores);
+    let mut s = score_both(original, candidate, data)?;
+    if metric == GateMetric::Agreement && limits.max_drop_points.is_some() {
+        require_classes(data, &s.a)?;
+    }
+    let m = measure(metric, data, &s.a, &s.b);
     let batch_n = data.rows().min(256);
     // Latency in tract, on the runners that scored.
-    let figures = |m: &Model, bytes: u64, runner: &mut ModelRunner, accuracy: f64| {
-        let r = inspect::report(m)?;
+    let figures = |model: &Model, bytes: u64, runner: &mut ModelRunner, side: Side| {
+        let r = inspect::report(model)?;
         Ok::<_, Error>(ModelFigures {
-            accuracy,
+            accuracy: m.accuracy.map(|p| side.of(p)),
             params: r.params_total,
             macs: r.macs_total,
             file_bytes: bytes,
             latency_ms_batch1: latency(runner, 1, 50)?,
             latency_ms_batch_n: latency(runner, batch_n, 15)?,
+            rmse: m.rmse.map(|p| side.of(p)),
         })
     };
-    let original_f = figures(original, original_bytes, &mut runner_a, acc(&a.predictions))?;
-    let candidate_f = figures(
-        candidate,
-        candidate_bytes,
-        &mut runner_b,
-        acc(&b.predictions),
-    )?;
-    let accuracy_drop = (original_f.accuracy - candidate_f.accuracy) * 100.0;
-    let passed = max_drop.is_none_or(|p| accuracy_drop <= p + 1e-9);
+    let original_f = figures(original, original_bytes, &mut s.runner_a, Side::Original)?;
+    let candidate_f = figures(candidate, candidate_bytes, &mut s.runner_b, Side::Candidate)?;
+    let reason = gate::verdict(limits, &m, scope);
     Ok(Validation {
         original: original_f,
         candidate: candidate_f,
-        samples: labels.len(),
+        samples: data.rows(),
         batch_n,
-        accuracy_drop,
-        agreement,
-        max_abs_diff,
-        ort_max_abs_diff,
-        max_accuracy_drop: max_drop,
-        passed,
+        accuracy_drop: m.accuracy.map(|a| (a.original - a.candidate) * 100.0),
+        agreement: m.agreement,
+        max_abs_diff: m.max_abs_diff,
+        ort_max_abs_diff: s.ort_max_abs_diff,
+        max_accuracy_drop: limits.max_drop_points,
+        passed: reason.is_none(),
+        gate: metric,
+        rmse_increase: m.rmse_increase(),
+        max_rmse_increase: limits.max_rmse_increase,
+        allowed_max_abs_diff: limits.max_abs_diff,
+        reason,
     })
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Original,
+    Candidate,
+}
+
+impl Side {
+    fn of(self, p: Pair) -> f64 {
+        match self {
+            Side::Original => p.original,
+            Side::Candidate => p.candidate,
+        }
+    }
 }

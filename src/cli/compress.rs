@@ -19,28 +19,39 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, after_help = super::validate::GATES_HELP)]
 pub struct CompressArgs {
     /// The ONNX model to compress.
     pub model: PathBuf,
-    /// Labelled training data.
+    /// Training data: integer labels y, float targets y (a regressor), or no y (distilled from
+    /// the original's outputs).
     #[command(flatten)]
     pub data: DataArgs,
     /// Where to write the compressed model (only when the gate passes).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Labelled validation data for the budget search (default: --test when given, else every 10th
-    /// row of --data held out — biased high for a model that was trained on all of --data).
+    /// Validation data for the budget search (default: --test when given, else every 10th row of
+    /// --data held out — biased high for a model that was trained on all of --data).
     #[arg(long)]
     pub val: Option<PathBuf>,
-    /// Labelled test data for the final gate (default: the validation data).
+    /// Test data for the final gate (default: the validation data). Its y chooses the gate:
+    /// integer labels → accuracy; no y → agreement with the original's predicted classes; float
+    /// y → regression (--max-rmse-increase, and --max-abs-diff if given).
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// Accuracy budget in points against the original model.
+    /// Accuracy budget in points against the original model (without labels: points of
+    /// disagreement with the original's predicted classes). Not used for regression.
     #[arg(long, default_value_t = 1.0, value_parser = parse::non_negative)]
     pub max_accuracy_drop: f64,
-    /// Budget of the search on the validation data (default: a quarter of --max-accuracy-drop: a
-    /// margin for the noise between the validation data and the gate's data).
+    /// RMSE increase allowed against the original's on float targets y (needed for regression).
+    #[arg(long, value_parser = parse::non_negative)]
+    pub max_rmse_increase: Option<f64>,
+    /// Fail the gate when any output value differs from the original's by more than this.
+    #[arg(long, value_parser = parse::non_negative)]
+    pub max_abs_diff: Option<f64>,
+    /// Budget of the search on the validation data, in the gate's unit: points, or RMSE for
+    /// regression (default: a quarter of the gate's budget: a margin for the noise between the
+    /// validation data and the gate's data).
     #[arg(long, value_parser = parse::non_negative)]
     pub search_budget: Option<f64>,
     /// Write the full report (stages, search, validation, why the gate failed) here as JSON.
@@ -147,29 +158,52 @@ fn config(args: &CompressArgs) -> bean_onnx::Result<CompressConfig> {
         finetune,
         prune,
         max_accuracy_drop: args.max_accuracy_drop,
-        search_budget: args.search_budget.unwrap_or(args.max_accuracy_drop / 4.0),
+        max_rmse_increase: args.max_rmse_increase,
+        max_abs_diff: args.max_abs_diff,
+        search_budget: args.search_budget,
         heal_epochs: args.heal_epochs,
         heal_lr: args.heal_lr,
     })
 }
 
 /// Training, validation and test data: VAL defaults to --test, else every 10th row of TRAIN held
-/// out; TEST defaults to VAL.
+/// out; TEST defaults to VAL. Each may hold labels, float targets or no y.
 fn data_sets(args: &CompressArgs) -> bean_onnx::Result<(Dataset, Dataset, Dataset)> {
-    let all = Dataset::load(&args.data.data, &args.data.keys(), true)?;
+    let load = |p: &Path| Dataset::load(p, &args.data.keys(), false);
+    let all = load(&args.data.data)?;
     let (train_set, val) = match args.val.as_ref().or(args.test.as_ref()) {
-        Some(p) => (all, Dataset::load(p, &args.data.keys(), true)?),
+        Some(p) => (all, load(p)?),
         None => {
             let (tr, va): (Vec<usize>, Vec<usize>) = (0..all.rows()).partition(|i| i % 10 != 9);
             (all.select(&tr), all.select(&va))
         }
     };
     let test = match (&args.test, &args.val) {
-        (Some(p), Some(_)) => Dataset::load(p, &args.data.keys(), true)?,
+        (Some(p), Some(_)) => load(p)?,
         // VAL is TEST (already loaded) or the held-out rows.
         _ => val.clone(),
     };
+    check_gate_flags(args, &test)?;
     Ok((train_set, val, test))
+}
+
+/// The gate flags must suit the test data: --max-rmse-increase is needed for float targets and
+/// refused otherwise (the library says the same, without the flag's name).
+fn check_gate_flags(args: &CompressArgs, test: &Dataset) -> bean_onnx::Result<()> {
+    let regression =
+        bean_onnx::gate::GateMetric::for_data(test) == bean_onnx::gate::GateMetric::Regression;
+    match (regression, args.max_rmse_increase) {
+        (true, None) => Err(bean_onnx::Error::data(
+            &test.path,
+            "holds float targets (regression): give --max-rmse-increase, the RMSE the candidate \
+             may add",
+        )),
+        (false, Some(_)) => Err(bean_onnx::Error::data(
+            &test.path,
+            "--max-rmse-increase needs float targets y (regression); this data has none",
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub fn run(args: CompressArgs) -> Result<ExitCode> {
@@ -279,12 +313,25 @@ fn print_result(report: &compress::CompressReport, output: &Path) {
         v.original.macs,
         v.candidate.macs
     );
-    println!(
-        "test accuracy {:.4} → {:.4} ({:+.2} points), agreement {:.4}; latency batch 1 {:.3} → {:.3} ms, batch {} {:.3} → {:.3} ms; {:.0} s",
+    let figure = match (
         v.original.accuracy,
         v.candidate.accuracy,
-        -v.accuracy_drop,
-        v.agreement,
+        v.original.rmse,
+        v.candidate.rmse,
+    ) {
+        (Some(a), Some(b), _, _) => format!(
+            "test accuracy {a:.4} → {b:.4} ({:+.2} points), agreement {:.4}",
+            -v.accuracy_drop.unwrap_or(0.0),
+            v.agreement
+        ),
+        (_, _, Some(a), Some(b)) => format!(
+            "test RMSE {a:.6} → {b:.6}, max |Δ output| {:.3e}",
+            v.max_abs_diff
+        ),
+        _ => format!("test agreement with the original {:.4}", v.agreement),
+    };
+    println!(
+        "{figure}; latency batch 1 {:.3} → {:.3} ms, batch {} {:.3} → {:.3} ms; {:.0} s",
         v.original.latency_ms_batch1,
         v.candidate.latency_ms_batch1,
         v.batch_n,

@@ -160,6 +160,7 @@ fn cut(
         calib,
         val: &val_set,
         cfg,
+        metric: bean_onnx::gate::GateMetric::Accuracy,
         max_drop_points: budget,
         baseline: None,
         post: Some(heal),
@@ -198,9 +199,13 @@ fn print_report(
         return Ok(());
     }
     if let Some(s) = search {
+        let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
         println!(
-            "chose ratio {:.2}: validation accuracy {:.4} (baseline {:.4}, budget {} points)",
-            s.chosen_ratio, s.chosen_accuracy, s.baseline_accuracy, s.max_accuracy_drop
+            "chose ratio {:.2}: validation accuracy {} (baseline {}, budget {} points)",
+            s.chosen_ratio,
+            f(s.chosen_accuracy),
+            f(s.baseline_accuracy),
+            s.max_accuracy_drop.map_or("-".into(), |v| v.to_string())
         );
     }
     for l in &report.layers {

@@ -2,24 +2,43 @@
 use super::{load_model, parse, DataArgs};
 use anyhow::{Context, Result};
 use bean_onnx::data::Dataset;
-use bean_onnx::validate;
+use bean_onnx::{gate, validate};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The gates, as `--help` lists them (validate and compress).
+pub const GATES_HELP: &str =
+    "Gates, chosen from the test data's y (exit 3 when a limit is exceeded):
+  integer labels  accuracy drop in points            --max-accuracy-drop
+  no y            disagreement with the original's   --max-accuracy-drop
+                  predicted classes, in points
+  float y         RMSE increase against y            --max-rmse-increase
+  any             largest |output difference|        --max-abs-diff";
+
 #[derive(Args)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, after_help = GATES_HELP)]
 pub struct ValidateArgs {
     /// The original model.
     pub original: PathBuf,
     /// The candidate that should replace it.
     pub candidate: PathBuf,
-    /// Labelled test data.
+    /// Test data. The gate follows its y: integer labels → accuracy; no y → agreement with the
+    /// original's predicted classes; float y → RMSE and max |Δ| of the outputs (regression).
     #[command(flatten)]
     pub data: DataArgs,
-    /// Fail (exit 3) when the candidate loses more than this many accuracy points.
+    /// Fail (exit 3) when the candidate loses more than this many accuracy points (with labels),
+    /// or disagrees with the original's predicted class on more than this % of rows (no labels).
     #[arg(long, value_parser = parse::non_negative)]
     pub max_accuracy_drop: Option<f64>,
+    /// Fail (exit 3) when the candidate's RMSE against float targets y exceeds the original's by
+    /// more than this (regression data).
+    #[arg(long, value_parser = parse::non_negative)]
+    pub max_rmse_increase: Option<f64>,
+    /// Fail (exit 3) when any output value (class score or regression output) differs from the
+    /// original's by more than this.
+    #[arg(long, value_parser = parse::non_negative)]
+    pub max_abs_diff: Option<f64>,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -28,7 +47,15 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs) -> Result<ExitCode> {
     let a = load_model(&args.original)?;
     let b = load_model(&args.candidate)?;
-    let data = Dataset::load(&args.data.data, &args.data.keys(), true)?;
+    let data = Dataset::load(&args.data.data, &args.data.keys(), false)?;
+    let limits = gate::Limits {
+        max_drop_points: args.max_accuracy_drop,
+        max_rmse_increase: args.max_rmse_increase,
+        max_abs_diff: args.max_abs_diff,
+    };
+    if let Err(e) = limits.check(gate::GateMetric::for_data(&data), &data.path) {
+        return Err(anyhow::Error::new(e).context(limit_flag_hint(&limits)));
+    }
     let v = validate::validate(
         validate::Subject {
             model: &a,
@@ -39,7 +66,8 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode> {
             file_bytes: validate::file_bytes(&b, &args.candidate),
         },
         &data,
-        args.max_accuracy_drop,
+        &limits,
+        "",
     )
     .with_context(|| {
         format!(
@@ -51,45 +79,102 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode> {
     if args.json {
         super::output::print_json(&v, "validation")?;
     } else {
-        println!("{:<22} {:>12} {:>12}", "", "original", "candidate");
-        let (o, c) = (&v.original, &v.candidate);
-        println!(
-            "{:<22} {:>12.4} {:>12.4}",
-            "accuracy", o.accuracy, c.accuracy
-        );
-        println!("{:<22} {:>12} {:>12}", "params", o.params, c.params);
-        println!(
-            "{:<22} {:>12} {:>12}",
-            "dense MACs / sample", o.macs, c.macs
-        );
-        println!(
-            "{:<22} {:>12} {:>12}",
-            "file bytes", o.file_bytes, c.file_bytes
-        );
-        println!(
-            "{:<22} {:>12.4} {:>12.4}",
-            "latency ms, batch 1", o.latency_ms_batch1, c.latency_ms_batch1
-        );
-        println!(
-            "{:<22} {:>12.4} {:>12.4}",
-            format!("latency ms, batch {}", v.batch_n),
-            o.latency_ms_batch_n,
-            c.latency_ms_batch_n
-        );
-        println!(
-            "accuracy drop {:.2} points, top-1 agreement {:.4}, max |Δ score| {:.3e} ({} samples)",
-            v.accuracy_drop, v.agreement, v.max_abs_diff, v.samples
-        );
-        if let Some(p) = v.max_accuracy_drop {
-            println!(
-                "gate (≤ {p} points): {}",
-                if v.passed { "passed" } else { "FAILED" }
-            );
-        }
+        print_text(&v);
     }
     Ok(if v.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
     })
+}
+
+/// The flags whose values a refused limit came from.
+fn limit_flag_hint(limits: &gate::Limits) -> String {
+    let mut flags = Vec::new();
+    if limits.max_drop_points.is_some() {
+        flags.push("--max-accuracy-drop");
+    }
+    if limits.max_rmse_increase.is_some() {
+        flags.push("--max-rmse-increase");
+    }
+    format!("{} cannot gate this data", flags.join(" and "))
+}
+
+fn print_text(v: &validate::Validation) {
+    let cell = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.4}"));
+    println!("{:<22} {:>12} {:>12}", "", "original", "candidate");
+    let (o, c) = (&v.original, &v.candidate);
+    if o.accuracy.is_some() {
+        println!(
+            "{:<22} {:>12} {:>12}",
+            "accuracy",
+            cell(o.accuracy),
+            cell(c.accuracy)
+        );
+    }
+    if o.rmse.is_some() {
+        println!("{:<22} {:>12} {:>12}", "RMSE", cell(o.rmse), cell(c.rmse));
+    }
+    println!("{:<22} {:>12} {:>12}", "params", o.params, c.params);
+    println!(
+        "{:<22} {:>12} {:>12}",
+        "dense MACs / sample", o.macs, c.macs
+    );
+    println!(
+        "{:<22} {:>12} {:>12}",
+        "file bytes", o.file_bytes, c.file_bytes
+    );
+    println!(
+        "{:<22} {:>12.4} {:>12.4}",
+        "latency ms, batch 1", o.latency_ms_batch1, c.latency_ms_batch1
+    );
+    println!(
+        "{:<22} {:>12.4} {:>12.4}",
+        format!("latency ms, batch {}", v.batch_n),
+        o.latency_ms_batch_n,
+        c.latency_ms_batch_n
+    );
+    match (v.gate, v.accuracy_drop, v.rmse_increase) {
+        (_, Some(drop), _) => println!(
+            "accuracy drop {drop:.2} points, top-1 agreement {:.4}, max |Δ score| {:.3e} ({} samples)",
+            v.agreement, v.max_abs_diff, v.samples
+        ),
+        (_, None, Some(up)) => println!(
+            "RMSE increase {up:.6}, max |Δ output| {:.3e} ({} samples)",
+            v.max_abs_diff, v.samples
+        ),
+        _ => println!(
+            "no labels: top-1 agreement with the original {:.4}, max |Δ score| {:.3e} ({} samples)",
+            v.agreement, v.max_abs_diff, v.samples
+        ),
+    }
+    let asked = [
+        v.max_accuracy_drop,
+        v.max_rmse_increase,
+        v.allowed_max_abs_diff,
+    ];
+    if asked.iter().any(Option::is_some) {
+        match &v.reason {
+            None => println!("gate ({}): passed", gate_summary(v)),
+            Some(r) => println!("gate ({}): FAILED: {r}", gate_summary(v)),
+        }
+    }
+}
+
+/// The limits asked for, as the text report states them.
+fn gate_summary(v: &validate::Validation) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = v.max_accuracy_drop {
+        parts.push(match v.gate {
+            gate::GateMetric::Agreement => format!("≤ {p} points of disagreement"),
+            _ => format!("≤ {p} points"),
+        });
+    }
+    if let Some(r) = v.max_rmse_increase {
+        parts.push(format!("RMSE increase ≤ {r}"));
+    }
+    if let Some(d) = v.allowed_max_abs_diff {
+        parts.push(format!("max |Δ| ≤ {d}"));
+    }
+    parts.join(", ")
 }

@@ -1,5 +1,6 @@
 //! Pruning a model's hidden neurons along assemblies (and optionally its unused input features),
-//! and the search for the largest cut within an accuracy budget.
+//! and the search for the largest cut within a budget: accuracy points on labels (also the
+//! original's predicted classes, for agreement) or RMSE on float targets.
 pub mod boundary;
 
 pub use boundary::{BoundaryReport, Method};
@@ -9,6 +10,7 @@ use crate::data::Dataset;
 use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::gate::GateMetric;
 use crate::ir::{AttrValue, Attribute, Graph, GraphPatch, Model, Node};
 use crate::mlp::{DenseLayer, DenseOp, MlpView};
 use crate::progress::Progress;
@@ -456,45 +458,111 @@ fn stage_gather(graph: &Graph, first: &DenseLayer, keep: &[usize], patch: &mut G
     patch.insert_before(first.nodes()[0], gather, 0, &gathered);
 }
 
-/// One evaluated pruning ratio.
+/// One evaluated pruning ratio: its accuracy on the validation labels (accuracy and agreement
+/// searches), or its RMSE against the validation targets (regression).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Candidate {
     pub ratio: f64,
-    pub accuracy: f64,
+    pub accuracy: Option<f64>,
+    pub rmse: Option<f64>,
 }
 
+impl Candidate {
+    fn new(ratio: f64, metric: GateMetric, value: f64) -> Candidate {
+        let (accuracy, rmse) = match metric {
+            GateMetric::Regression => (None, Some(value)),
+            _ => (Some(value), None),
+        };
+        Candidate {
+            ratio,
+            accuracy,
+            rmse,
+        }
+    }
+
+    /// The measured value, higher better: accuracy, or −RMSE.
+    pub fn quality(&self) -> f64 {
+        match (self.accuracy, self.rmse) {
+            (Some(a), _) => a,
+            (None, Some(r)) => -r,
+            (None, None) => f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// The search's outcome. Accuracy and agreement searches fill the accuracy fields (agreement:
+/// accuracy on the original's predicted classes, with budgets in points), regression searches
+/// the RMSE fields (budget: RMSE increase).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SearchReport {
-    pub baseline_accuracy: f64,
-    pub max_accuracy_drop: f64,
+    pub baseline_accuracy: Option<f64>,
+    pub max_accuracy_drop: Option<f64>,
     pub chosen_ratio: f64,
-    pub chosen_accuracy: f64,
+    pub chosen_accuracy: Option<f64>,
     pub candidates: Vec<Candidate>,
+    pub metric: GateMetric,
+    pub baseline_rmse: Option<f64>,
+    pub max_rmse_increase: Option<f64>,
+    pub chosen_rmse: Option<f64>,
+}
+
+impl SearchReport {
+    /// The chosen candidate's value, higher better (accuracy, or −RMSE).
+    pub fn chosen_quality(&self) -> f64 {
+        self.candidates
+            .iter()
+            .find(|c| c.ratio == self.chosen_ratio)
+            .map_or(f64::NEG_INFINITY, Candidate::quality)
+    }
 }
 
 /// Applied to every pruned candidate before it is evaluated (healing), or nothing.
 pub type PostProcess<'a> = &'a (dyn Fn(Model) -> Result<Model> + Sync);
 
-/// What a search for the largest cut within an accuracy budget works with.
+/// What a search for the largest cut within a budget works with.
 pub struct Search<'a> {
     /// Activations are measured on it.
     pub calib: &'a Dataset,
-    /// Candidates are judged on it (labelled).
+    /// Candidates are judged on it: on its labels (accuracy; agreement when they are the
+    /// original's predictions), or on its float targets (regression).
     pub val: &'a Dataset,
     /// How each candidate is cut (its `ratio` is what the search varies).
     pub cfg: &'a PruneConfig,
-    /// Accuracy points a candidate may lose against the baseline on `val`.
+    /// What the budget bounds: accuracy points lost (accuracy, agreement) or RMSE gained
+    /// (regression).
+    pub metric: GateMetric,
+    /// Accuracy points a candidate may lose against the baseline on `val`, or RMSE it may gain.
     pub max_drop_points: f64,
-    /// The accuracy to measure against (None: the model's own on `val`).
+    /// The accuracy (or RMSE) to measure against (None: the model's own on `val`).
     pub baseline: Option<f64>,
     /// Applied to every candidate before it is judged (healing), or nothing.
     pub post: Option<PostProcess<'a>>,
     pub progress: &'a dyn Progress,
 }
 
+impl Search<'_> {
+    /// `model`'s value on `val`: accuracy, or RMSE for a regression search.
+    fn measure(&self, model: &Model) -> Result<f64> {
+        let (kind, opts) = (self.cfg.engine, &self.cfg.engine_opts);
+        match self.metric {
+            GateMetric::Regression => eval::rmse_on(model, self.val, kind, opts),
+            _ => Ok(eval::evaluate(model, self.val, kind, opts)?.accuracy),
+        }
+    }
+
+    /// What a candidate of value `v` lost against `baseline`, in the budget's unit.
+    fn loss(&self, baseline: f64, v: f64) -> f64 {
+        match self.metric {
+            GateMetric::Regression => v - baseline,
+            _ => (baseline - v) * 100.0,
+        }
+    }
+}
+
 /// A pruned, post-processed and evaluated candidate.
 struct Evaluated {
     candidate: Candidate,
+    value: f64,
     model: Model,
     report: PruneReport,
 }
@@ -512,17 +580,16 @@ impl Evaluated {
 pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchReport)> {
     if !(s.max_drop_points >= 0.0 && s.max_drop_points.is_finite()) {
         return Err(Error::Invalid(format!(
-            "the accuracy budget must be a non-negative number of points, got {}",
+            "the {} budget must be a non-negative number, got {}",
+            budget_name(s.metric),
             s.max_drop_points
         )));
     }
     let baseline = match s.baseline {
         Some(b) => b,
-        None => eval::evaluate(model, s.val, s.cfg.engine, &s.cfg.engine_opts)?.accuracy,
+        None => s.measure(model)?,
     };
-    let within = |e: &Evaluated| {
-        (baseline - e.candidate.accuracy) * 100.0 <= s.max_drop_points + 1e-9 && e.cuts()
-    };
+    let within = |e: &Evaluated| s.loss(baseline, e.value) <= s.max_drop_points + 1e-9 && e.cuts();
     let grid: Vec<f64> = (1..20).map(|i| i as f64 * 0.05).collect();
     let view = MlpView::find(&model.graph)?;
     let mut results = evaluate_ratios(model, &view, s, "pruning candidates, 5% grid", grid)?;
@@ -547,23 +614,35 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
     let best_cut = results
         .iter()
         .filter(|e| e.cuts())
-        .map(|e| e.candidate.accuracy)
+        .map(|e| e.candidate.quality())
         .fold(f64::NAN, f64::max);
     let Some(best) = results
         .into_iter()
         .filter(within)
         .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
     else {
-        return Err(nothing_within(s.max_drop_points, baseline, best_cut));
+        return Err(nothing_within(s, baseline, best_cut));
     };
+    let regression = s.metric == GateMetric::Regression;
     let report = SearchReport {
-        baseline_accuracy: baseline,
-        max_accuracy_drop: s.max_drop_points,
+        baseline_accuracy: (!regression).then_some(baseline),
+        max_accuracy_drop: (!regression).then_some(s.max_drop_points),
         chosen_ratio: best.candidate.ratio,
         chosen_accuracy: best.candidate.accuracy,
         candidates,
+        metric: s.metric,
+        baseline_rmse: regression.then_some(baseline),
+        max_rmse_increase: regression.then_some(s.max_drop_points),
+        chosen_rmse: best.candidate.rmse,
     };
     Ok((best.model, best.report, report))
+}
+
+fn budget_name(metric: GateMetric) -> &'static str {
+    match metric {
+        GateMetric::Regression => "RMSE",
+        _ => "accuracy",
+    }
 }
 
 /// Prunes, post-processes and evaluates `model` at each ratio, in parallel.
@@ -588,11 +667,16 @@ fn evaluate_ratios(
                 Some(f) => f(m)?,
                 None => m,
             };
-            let accuracy = eval::evaluate(&m, s.val, cfg.engine, &cfg.engine_opts)?.accuracy;
+            let value = s.measure(&m)?;
+            let name = match s.metric {
+                GateMetric::Regression => "RMSE",
+                _ => "accuracy",
+            };
             s.progress
-                .advance(&format!("ratio {ratio:.2}: accuracy {accuracy:.4}"));
+                .advance(&format!("ratio {ratio:.2}: {name} {value:.4}"));
             Ok(Evaluated {
-                candidate: Candidate { ratio, accuracy },
+                candidate: Candidate::new(ratio, s.metric, value),
+                value,
                 model: m,
                 report,
             })
@@ -602,15 +686,24 @@ fn evaluate_ratios(
     results
 }
 
-/// Why no candidate was chosen: none cut anything, or none stayed within the budget.
-fn nothing_within(max_drop_points: f64, baseline: f64, best_cut: f64) -> Error {
+/// Why no candidate was chosen: none cut anything, or none stayed within the budget. `best_cut`
+/// is the best candidate's quality (accuracy, or −RMSE), NaN when none cut.
+fn nothing_within(s: &Search, baseline: f64, best_cut: f64) -> Error {
     if best_cut.is_nan() {
         return Error::Invalid(
             "no ratio from 5% to 95% removes a neuron: the hidden layers are too narrow".into(),
         );
     }
-    Error::Invalid(format!(
-        "no cut keeps accuracy within {max_drop_points} points of {baseline:.4}: the most \
-         accurate pruned candidate reaches {best_cut:.4} (ratios 5% to 95% tried)"
-    ))
+    let budget = s.max_drop_points;
+    Error::Invalid(match s.metric {
+        GateMetric::Regression => format!(
+            "no cut keeps the RMSE within {budget} of {baseline:.6}: the best pruned candidate \
+             reaches {:.6} (ratios 5% to 95% tried)",
+            -best_cut
+        ),
+        _ => format!(
+            "no cut keeps accuracy within {budget} points of {baseline:.4}: the most \
+             accurate pruned candidate reaches {best_cut:.4} (ratios 5% to 95% tried)"
+        ),
+    })
 }
