@@ -155,13 +155,12 @@ fn signature(
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    for a in [&set.features, &set.targets] {
-        for d in a.shape() {
-            h.update((*d as u64).to_le_bytes());
-        }
-        for v in a.iter() {
-            h.update(v.to_le_bytes());
-        }
+    hash_features(&mut h, &set.features);
+    for d in set.targets.shape() {
+        h.update((*d as u64).to_le_bytes());
+    }
+    for v in set.targets.iter() {
+        h.update(v.to_le_bytes());
     }
     if let Some(v) = val {
         hash_dataset(&mut h, v);
@@ -169,28 +168,30 @@ fn signature(
     format!("sha256:{:x}", h.finalize())
 }
 
-/// Feeds `data`'s feature shape and values (as f32, a block of rows at a time) and labels to `h`.
+/// Feeds `data`'s feature shape and values and its labels to `h`.
 fn hash_dataset(h: &mut sha2::Sha256, data: &Dataset) {
     use sha2::Digest;
-    const BLOCK_ROWS: usize = 4096;
-    for d in data.x.shape() {
-        h.update((*d as u64).to_le_bytes());
-    }
-    let rows = data.rows();
-    for start in (0..rows).step_by(BLOCK_ROWS) {
-        for v in data
-            .x
-            .slice_f32(start, (start + BLOCK_ROWS).min(rows))
-            .iter()
-        {
-            h.update(v.to_le_bytes());
-        }
-    }
+    hash_features(h, &data.x);
     for y in data.y.iter().flatten() {
         h.update(y.to_le_bytes());
     }
     for y in data.y_values.iter().flatten() {
         h.update(y.to_le_bytes());
+    }
+}
+
+/// Feeds the shape and the values of `x` (as f32, a block of rows at a time) to `h`.
+fn hash_features(h: &mut sha2::Sha256, x: &crate::data::Features) {
+    use sha2::Digest;
+    const BLOCK_ROWS: usize = 4096;
+    for d in x.shape() {
+        h.update((*d as u64).to_le_bytes());
+    }
+    let rows = x.rows();
+    for start in (0..rows).step_by(BLOCK_ROWS) {
+        for v in x.slice_f32(start, (start + BLOCK_ROWS).min(rows)).iter() {
+            h.update(v.to_le_bytes());
+        }
     }
 }
 
@@ -296,7 +297,7 @@ fn training_set(
             ));
         }
     }
-    if features.nrows() == 0 {
+    if features.rows() == 0 {
         return Err(Error::data(&train.path, "has no rows"));
     }
     Ok(TrainingSet { features, targets })
