@@ -288,6 +288,29 @@ fn a_mapped_npy_larger_than_the_heap_limit_is_evaluated_and_fine_tuned() {
         s["history"][0]["train_accuracy"].as_f64().unwrap() > 0.9,
         "{s}"
     );
+    // A model with a prelude in front of its dense chain (scikit-learn's Cast) has the prelude's
+    // output held in memory for fine-tuning: refused under the limit, with the figure.
+    let sk = model_dir("digits-sklearn").join("model.onnx");
+    let out = under_heap_limit(
+        limit_kib,
+        &[
+            &"finetune",
+            &sk,
+            &"--data",
+            &data,
+            &"-o",
+            &tuned,
+            &"--epochs",
+            &"1",
+            &"--engine",
+            &"tract",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("the prelude's output"),
+        "{err}"
+    );
     // The same data loaded whole does not fit under the limit: the limit is real.
     let out = under_heap_limit(
         limit_kib,
