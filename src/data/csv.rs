@@ -70,9 +70,14 @@ fn columns(header: &::csv::ByteRecord, keys: &DataKeys) -> std::result::Result<C
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
         return Err("is empty: a CSV file needs a header row naming its columns".into());
     }
+    // A byte-order mark (as spreadsheet programs write) is not part of the first name.
     let names: Vec<String> = header
         .iter()
-        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .map(|n| {
+            String::from_utf8_lossy(n)
+                .trim_start_matches('\u{feff}')
+                .to_string()
+        })
         .collect();
     let labels: Vec<usize> = (0..names.len()).filter(|&i| names[i] == keys.y).collect();
     if labels.len() > 1 {
@@ -297,6 +302,8 @@ mod tests {
         assert_eq!(t.shape(), &[2, 1]);
         assert_eq!(t.into_raw_vec_and_offset().0, vec![0.5, 3.0]);
         assert!(load_text("a,b\n1,2\n", false).unwrap().y.is_none());
+        let bom = load_text("\u{feff}y,a\n3,1\n", true).unwrap();
+        assert_eq!(bom.y, Some(vec![3]));
     }
 
     #[test]
