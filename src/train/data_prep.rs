@@ -13,8 +13,8 @@ use ndarray::{Array2, Axis};
 /// Features entering the dense chain, `[N, n_in]`. When the chain starts at the graph input they
 /// are the data's own, read batch by batch from where they are (a mapped file stays mapped).
 /// Otherwise the frozen part in front of the chain (Cast, Div, Flatten, a Conv backbone …) is run
-/// once here and its output is held in memory (charged to the memory budget first): a model with
-/// such a prelude fine-tunes only on data whose prelude output fits in memory.
+/// once here and its output is held in memory (charged to the memory budget first; fine-tuning
+/// runs the prelude a batch at a time instead when it does not fit, see `chain_input`).
 pub fn chain_features(
     model: &Model,
     view: &MlpView,
@@ -37,13 +37,9 @@ pub fn chain_features(
         let per_row = x.shape()[1..].iter().product::<usize>();
         x.reshaped(&[x.rows(), per_row])
     } else {
-        // The engine's output batches and their concatenation live at once.
-        let bytes = (data.rows() as u64)
-            .saturating_mul(n_in as u64)
-            .saturating_mul(8);
         memory::reserve(
             "the prelude's output (the dense chain's input features)",
-            bytes,
+            prelude_bytes(data, view),
         )?;
         let f = eval::tensors_on(model, &[view.input()], data, kind, opts)?.remove(0);
         Features::F32(f.into_dyn().into_shared())
@@ -58,6 +54,14 @@ pub fn chain_features(
         ));
     }
     Ok(features)
+}
+
+/// Heap bytes of the prelude's output on `data`: the engine's output batches and their
+/// concatenation live at once.
+pub fn prelude_bytes(data: &Dataset, view: &MlpView) -> u64 {
+    (data.rows() as u64)
+        .saturating_mul(view.layers[0].n_in as u64)
+        .saturating_mul(8)
 }
 
 /// [`chain_features`] as one array in memory (for statistics over the rows), charged to the

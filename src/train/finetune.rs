@@ -1,12 +1,13 @@
 //! Fine-tuning: the epochs of a [`Trainer`] with per-epoch metrics, the best weights on
 //! validation data, checkpoints for resuming, and clean stops on a signal or a loss that turns
 //! NaN/Inf (the trainer keeps the last good state).
+use super::chain_input::ChainInput;
 use super::checkpoint::Checkpoint;
 use super::observer::{Observer, Silent};
 use super::plan::{self, apply_params, initial_state, targets, Plan};
 use super::step::StepSpec;
 use super::trainer::{EpochEnd, EpochSums, Trainer, TrainingSet};
-use super::{data_prep, FinetuneConfig};
+use super::FinetuneConfig;
 use crate::assemblies;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -155,7 +156,7 @@ fn signature(
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    hash_features(&mut h, &set.features);
+    hash_features(&mut h, set.features.signed());
     for d in set.targets.shape() {
         h.update((*d as u64).to_le_bytes());
     }
@@ -286,8 +287,7 @@ fn training_set(
     val: Option<&Dataset>,
     cfg: &FinetuneConfig,
 ) -> Result<TrainingSet> {
-    let features =
-        data_prep::chain_features(model, &plan.view, train, cfg.engine, &cfg.engine_opts)?;
+    let features = ChainInput::new(model, &plan.view, train, cfg.engine, &cfg.engine_opts)?;
     let targets = targets(model, plan, train, cfg)?;
     if let Some(v) = val {
         if v.y.is_none() {
