@@ -48,6 +48,13 @@ impl ModelRunner {
         run_batches(self.session.as_mut(), &self.input, self.elem, &self.x)
     }
 
+    /// Every output on the given rows of the data, in one engine call.
+    pub fn run_rows(&mut self, rows: &[usize]) -> Result<Vec<Value>> {
+        let x = self.x.gather(rows);
+        let value = input_value(&self.input, self.elem, &x, 0, rows.len())?;
+        self.session.run(&[(self.input.as_str(), value)])
+    }
+
     /// Wall time in milliseconds of each of `runs` engine calls on the first `rows` rows, after
     /// `warm_up` untimed calls. The input is built once: only the engine call is timed.
     pub fn time_first(&mut self, rows: usize, warm_up: usize, runs: usize) -> Result<Vec<f64>> {

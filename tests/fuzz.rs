@@ -1,6 +1,6 @@
 //! A seeded mutation fuzzer over every decoder: the ONNX importer (protobuf and external data)
-//! on every fixture and bundled model, and the `.npz` reader on every data file and a training
-//! checkpoint. Mutations: bit flips, interesting bytes, truncations, splices, insertions and
+//! on every fixture and bundled model, the `.npz` reader on every data file and a training
+//! checkpoint, the mapped `.npy` reader (a data folder's `x.npy`) and the CSV reader. Mutations: bit flips, interesting bytes, truncations, splices, insertions and
 //! deletions, protobuf varints and length fields re-encoded with boundary values, tensor dims,
 //! types, input shapes and external-data entries blown up, `.npy` headers rewritten (shapes,
 //! types, quoting, header lengths) and zip size fields falsified.
@@ -108,11 +108,21 @@ struct OnnxSeed {
     x: Option<Features>,
 }
 
-/// An .npz file; `checkpoint` marks a training checkpoint (read with its JSON).
+/// A data file; `checkpoint` marks a training checkpoint (read with its JSON).
 struct NpzSeed {
     name: String,
     bytes: Vec<u8>,
     checkpoint: Option<Vec<u8>>,
+    format: DataFormat,
+}
+
+/// How a data seed is stored and read.
+#[derive(Clone, Copy, PartialEq)]
+enum DataFormat {
+    Npz,
+    /// `x.npy` in a folder (memory-mapped), beside an intact `y.npy`.
+    NpyFolder,
+    Csv,
 }
 
 fn rows_of(path: &Path, n: usize) -> Features {
@@ -187,8 +197,10 @@ fn npz_corpus(dir: &Path) -> Vec<NpzSeed> {
             name: p.file_name().unwrap().to_string_lossy().into_owned(),
             bytes: std::fs::read(p).unwrap(),
             checkpoint: None,
+            format: DataFormat::Npz,
         })
         .collect();
+    v.extend(npy_and_csv_seeds());
     // A real checkpoint of a short fine-tune.
     let ck = bean_onnx::train::Checkpoint {
         epoch: 1,
@@ -210,8 +222,54 @@ fn npz_corpus(dir: &Path) -> Vec<NpzSeed> {
         name: "checkpoint".into(),
         bytes: std::fs::read(npz).unwrap(),
         checkpoint: Some(std::fs::read(json).unwrap()),
+        format: DataFormat::Npz,
     });
     v
+}
+
+/// The first rows of the digits test set as an `x.npy` (float32 and float64) and as a CSV.
+fn npy_and_csv_seeds() -> Vec<NpzSeed> {
+    use ndarray_npy::WriteNpyExt;
+    let path = model_dir("digits-torch").join("test.npz");
+    let d = Dataset::load(&path, &DataKeys::default(), true).unwrap();
+    let x = d.x.slice_f32(0, 40);
+    let y = d.y.unwrap();
+    let npy = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = Vec::new();
+        f(&mut b);
+        b
+    };
+    let mut csv = String::from("y");
+    for j in 0..x.shape()[1] {
+        csv.push_str(&format!(",p{j}"));
+    }
+    for (r, row) in x.outer_iter().enumerate() {
+        csv.push_str(&format!("\n{}", y[r]));
+        for v in row {
+            csv.push_str(&format!(",{v}"));
+        }
+    }
+    csv.push('\n');
+    vec![
+        NpzSeed {
+            name: "x.npy (float32)".into(),
+            bytes: npy(&|b| x.write_npy(b).unwrap()),
+            checkpoint: None,
+            format: DataFormat::NpyFolder,
+        },
+        NpzSeed {
+            name: "x.npy (float64)".into(),
+            bytes: npy(&|b| x.mapv(f64::from).write_npy(b).unwrap()),
+            checkpoint: None,
+            format: DataFormat::NpyFolder,
+        },
+        NpzSeed {
+            name: "data.csv".into(),
+            bytes: csv.into_bytes(),
+            checkpoint: None,
+            format: DataFormat::Csv,
+        },
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,6 +706,47 @@ fn npz_mutation(rng: &mut StdRng, b: &mut Vec<u8>) {
     }
 }
 
+fn npy_mutation(rng: &mut StdRng, b: &mut Vec<u8>) {
+    if rng.random_bool(0.8) {
+        mutate_npy_header(rng, b);
+    } else {
+        truncate(rng, b);
+    }
+}
+
+/// Replaces a CSV cell, or a separator or line break, with something a reader must refuse or
+/// take apart correctly.
+fn csv_mutation(rng: &mut StdRng, b: &mut Vec<u8>) {
+    const CELLS: [&str; 12] = [
+        "",
+        "nan",
+        "-inf",
+        "1e999",
+        "abc",
+        "\"1,5\"",
+        "\"",
+        ",",
+        "\n",
+        "-1",
+        "0.5",
+        "18446744073709551616",
+    ];
+    let stops: Vec<usize> = (0..b.len())
+        .filter(|&i| b[i] == b',' || b[i] == b'\n')
+        .collect();
+    if stops.len() < 2 {
+        return insert_or_delete(rng, b);
+    }
+    let i = rng.random_range(0..stops.len() - 1);
+    let (start, end) = (stops[i] + 1, stops[i + 1]);
+    let cell = CELLS[rng.random_range(0..CELLS.len())].as_bytes();
+    if rng.random_bool(0.2) {
+        b.splice(start - 1..start, cell.iter().copied());
+    } else {
+        b.splice(start..end, cell.iter().copied());
+    }
+}
+
 fn onnx_mutation(rng: &mut StdRng, b: &mut Vec<u8>) {
     match rng.random_range(0..5) {
         0 => insert_or_delete(rng, b),
@@ -714,8 +813,7 @@ fn run_npz(seed: &NpzSeed, bytes: &[u8], dir: &Path, model: &bean_onnx::ir::Mode
             }
         }
         None => {
-            let path = dir.join("data.npz");
-            std::fs::write(&path, bytes).unwrap();
+            let path = write_data(seed, bytes, dir);
             if let Ok(d) = Dataset::load(&path, &DataKeys::default(), false) {
                 DATA_READ.fetch_add(1, Relaxed);
                 CAP.store(1 << 30, Relaxed);
@@ -729,6 +827,26 @@ fn run_npz(seed: &NpzSeed, bytes: &[u8], dir: &Path, model: &bean_onnx::ir::Mode
             }
         }
     }
+}
+
+/// Writes a data case where its reader finds it; returns the path to give `--data`.
+fn write_data(seed: &NpzSeed, bytes: &[u8], dir: &Path) -> PathBuf {
+    let path = match seed.format {
+        DataFormat::Npz => dir.join("data.npz"),
+        DataFormat::Csv => dir.join("data.csv"),
+        DataFormat::NpyFolder => {
+            use ndarray_npy::WriteNpyExt;
+            let folder = dir.join("data");
+            std::fs::create_dir_all(&folder).unwrap();
+            let y = ndarray::Array1::from_shape_fn(40, |i| (i % 10) as i64);
+            y.write_npy(std::fs::File::create(folder.join("y.npy")).unwrap())
+                .unwrap();
+            std::fs::write(folder.join("x.npy"), bytes).unwrap();
+            return folder;
+        }
+    };
+    std::fs::write(&path, bytes).unwrap();
+    path
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,7 +925,12 @@ fn fuzz(cases: Option<u64>, seconds: Option<u64>, only: Option<u64>) -> Outcome 
         } else {
             let seed = &npz_seeds[rng.random_range(0..npz_seeds.len())];
             let donor = &npz_seeds[rng.random_range(0..npz_seeds.len())].bytes;
-            let bytes = mutate(&mut rng, &seed.bytes, donor, npz_mutation);
+            let format = match seed.format {
+                DataFormat::Npz => npz_mutation,
+                DataFormat::NpyFolder => npy_mutation,
+                DataFormat::Csv => csv_mutation,
+            };
+            let bytes = mutate(&mut rng, &seed.bytes, donor, format);
             let what = format!("case {case}: mutated {}", seed.name);
             // Deflate can expand up to ~1032×: that much may be declared and allocated.
             arm(case, bytes.len().saturating_mul(1100));

@@ -650,6 +650,9 @@ fn cases(d: &Path) -> Vec<Case> {
         .push(("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so".into()));
     v.push(c);
 
+    v.extend(csv_cases(d, &legacy));
+    v.extend(npy_folder_cases(d, &legacy));
+
     // More memory than the process may take: refused before allocating, with the figure.
     let p = d.join("half_gib.npz");
     let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (131072, 1024), }";
@@ -662,6 +665,181 @@ fn cases(d: &Path) -> Vec<Case> {
     );
     c.shell = Some("ulimit -d 262144");
     v.push(c);
+    v
+}
+
+/// CSV files: each bad cell named by its column and line.
+fn csv_cases(d: &Path, legacy: &Path) -> Vec<Case> {
+    let table: [(&'static str, &str, &str); 7] = [
+        (
+            "a CSV cell that is not a number",
+            "p0,p1,y\n1,2,0\n1,abc,0\n",
+            "column 'p1', line 3: 'abc' is not a number",
+        ),
+        (
+            "an empty CSV cell",
+            "p0,p1,y\n,2,0\n",
+            "column 'p0', line 2: empty cell",
+        ),
+        (
+            "NaN in a CSV cell",
+            "p0,p1,y\n1,NaN,0\n",
+            "column 'p1', line 2: 'NaN' is not finite",
+        ),
+        (
+            "a CSV row shorter than its header",
+            "p0,p1,y\n1,2,0\n1,2\n",
+            "line 3: a row of 2 cells where the header has 3 columns",
+        ),
+        (
+            "a CSV with only a header",
+            "p0,p1,y\n",
+            "has a header row but no data rows",
+        ),
+        ("an empty CSV file", "", "a CSV file needs a header row"),
+        (
+            "a CSV label that is not an integer",
+            "p0,p1,y\n1,2,1.5\n",
+            "column 'y', line 2: labels must be integers, got '1.5'",
+        ),
+    ];
+    table
+        .iter()
+        .enumerate()
+        .map(|(i, (name, text, needle))| {
+            let p = d.join(format!("bad{i}.csv"));
+            std::fs::write(&p, text).unwrap();
+            case(
+                name,
+                1,
+                needle,
+                &[&"eval", &legacy, &"--data", &p, &"--engine", &"tract"],
+            )
+        })
+        .collect()
+}
+
+/// A folder case: its name, `x.npy` (None: missing), `y.npy`, the phrase its message must hold.
+type FolderCase = (&'static str, Option<Vec<u8>>, Vec<u8>, &'static str);
+
+/// Folders of `.npy` files: each bad header, type or file named.
+fn npy_folder_cases(d: &Path, legacy: &Path) -> Vec<Case> {
+    let f4 = |shape: &str, order: &str| {
+        format!("{{'descr': '<f4', 'fortran_order': {order}, 'shape': {shape}, }}")
+    };
+    let labels = npy(
+        "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+        &[0u8; 16],
+    );
+    let mut nan = vec![0u8; 512];
+    nan[256..260].copy_from_slice(&f32::NAN.to_le_bytes());
+    let table: Vec<FolderCase> = vec![
+        (
+            "a folder without x.npy",
+            None,
+            labels.clone(),
+            "no feature file 'x.npy' in the folder (.npy files present: y.npy)",
+        ),
+        (
+            "x.npy in Fortran order",
+            Some(npy(&f4("(2, 64)", "True"), &[0u8; 512])),
+            labels.clone(),
+            "array 'x': is stored in Fortran (column-major) order",
+        ),
+        (
+            "x.npy declaring 2^40 rows",
+            Some(npy(&f4("(1099511627776, 64)", "False"), &[0u8; 512])),
+            labels.clone(),
+            "array 'x' declares shape [1099511627776, 64]",
+        ),
+        (
+            "x.npy of int32",
+            Some(npy(
+                "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 64), }",
+                &[0u8; 512],
+            )),
+            labels.clone(),
+            "array 'x': must be float32, float64 or uint8",
+        ),
+        (
+            "x.npy that is not an .npy array",
+            Some(b"\x93NUMPZ random bytes".to_vec()),
+            labels.clone(),
+            "array 'x' is not an .npy array",
+        ),
+        (
+            "NaN in a mapped x.npy",
+            Some(npy(&f4("(2, 64)", "False"), &nan)),
+            labels.clone(),
+            "'x' holds NaN or infinity in row 1",
+        ),
+        (
+            "y.npy of floats where labels are needed",
+            Some(npy(&f4("(2, 64)", "False"), &[0u8; 512])),
+            npy(&f4("(2,)", "False"), &[0u8; 8]),
+            "labels must be integers",
+        ),
+        (
+            "y.npy with fewer rows than x.npy",
+            Some(npy(&f4("(2, 64)", "False"), &[0u8; 512])),
+            npy(
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+                &[0u8; 8],
+            ),
+            "'x' has 2 rows but 'y' has 1 labels",
+        ),
+    ];
+    let mut v: Vec<Case> = table
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, x, y, needle))| {
+            let folder = d.join(format!("npy{i}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            if let Some(x) = x {
+                std::fs::write(folder.join("x.npy"), x).unwrap();
+            }
+            std::fs::write(folder.join("y.npy"), y).unwrap();
+            case(
+                name,
+                1,
+                needle,
+                &[&"eval", &legacy, &"--data", &folder, &"--engine", &"tract"],
+            )
+        })
+        .collect();
+    let fifo = d.join("npy_fifo");
+    std::fs::create_dir_all(&fifo).unwrap();
+    mkfifo(&fifo.join("x.npy"));
+    v.push(case(
+        "x.npy that is a FIFO",
+        1,
+        "not a regular file (a FIFO)",
+        &[&"eval", &legacy, &"--data", &fifo],
+    ));
+    let ok = d.join("npy_ok");
+    std::fs::create_dir_all(&ok).unwrap();
+    let f4 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 64), }";
+    std::fs::write(ok.join("x.npy"), npy(f4, &[0u8; 512])).unwrap();
+    std::fs::write(ok.join("y.npy"), &labels).unwrap();
+    v.push(case(
+        "-o over a data folder's x.npy",
+        1,
+        "(-o): it is an input file",
+        &[
+            &"finetune",
+            &legacy,
+            &"--data",
+            &ok,
+            &"-o",
+            &ok.join("x.npy"),
+        ],
+    ));
+    v.push(case(
+        "--x-key naming a file outside the folder",
+        1,
+        "array name '../x' cannot name a file in the folder",
+        &[&"eval", &legacy, &"--data", &fifo, &"--x-key", &"../x"],
+    ));
     v
 }
 
@@ -693,7 +871,7 @@ fn hostile_inputs_flags_and_outputs_are_refused_cleanly() {
 }
 
 /// The number of cases above, quoted in the README's reliability section.
-const HOSTILE_CASES: usize = 41;
+const HOSTILE_CASES: usize = 59;
 
 #[test]
 fn a_held_lock_refuses_a_second_writer_without_touching_its_output() {

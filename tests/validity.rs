@@ -63,6 +63,7 @@ fn save_npz(path: &Path, data: &Dataset) {
     match &data.x {
         bean_onnx::data::Features::F32(a) => npz.add_array("x", a).unwrap(),
         bean_onnx::data::Features::F64(a) => npz.add_array("x", a).unwrap(),
+        x => npz.add_array("x", &x.slice_f32(0, x.rows())).unwrap(),
     }
     if let Some(y) = &data.y {
         npz.add_array("y", &Array1::from(y.clone())).unwrap();
@@ -111,7 +112,7 @@ fn labelled_random_rows(model: &Path, name: &str, dir: &Path) -> PathBuf {
         let a = ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap();
         match recorded.x {
             bean_onnx::data::Features::F64(_) => npz.add_array("x", &a).unwrap(),
-            bean_onnx::data::Features::F32(_) => npz.add_array("x", &a.mapv(|v| v as f32)).unwrap(),
+            _ => npz.add_array("x", &a.mapv(|v| v as f32)).unwrap(),
         }
         npz.finish().unwrap();
     }

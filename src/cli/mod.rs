@@ -21,13 +21,17 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct DataArgs {
-    /// Data: .npz (plain or compressed) with features x and integer labels y.
+    /// Data: an .npz file (plain or compressed) with features x and integer labels y; a folder
+    /// holding x.npy and y.npy (x memory-mapped, read a batch at a time); or a .csv file with a
+    /// header row, the y column holding the labels and every other column a feature.
     #[arg(long)]
     pub data: PathBuf,
-    /// Name of the feature array (float32, float64 or uint8; reshaped to the model's input).
+    /// Name of the feature array, in an .npz or as <NAME>.npy in a folder (float32, float64 or
+    /// uint8; reshaped to the model's input). A CSV's features are all its other columns.
     #[arg(long, default_value = "x")]
     pub x_key: String,
-    /// Name of the label array.
+    /// Name of the label array (in an .npz, or <NAME>.npy in a folder), or of a CSV's label
+    /// column.
     #[arg(long, default_value = "y")]
     pub y_key: String,
 }
@@ -109,7 +113,7 @@ pub fn load_model(path: &Path) -> Result<Model> {
 /// Checks, before any work is done, that every file the command writes (`outputs`, each with
 /// the flag or description the user knows it by) can be written: see
 /// [`bean_onnx::fsutil::check_outputs`]. The inputs are the model at `model_path`, its external
-/// data files and `data_files`. Returns the input files, which `onnx::save` also refuses to
+/// data files and `data_files` (a data folder's `.npy` files with it). Returns the input files, which `onnx::save` also refuses to
 /// write over, as a last line of defence.
 pub fn check_outputs(
     model: &Model,
@@ -126,7 +130,11 @@ pub fn check_outputs(
             .iter()
             .map(|l| base.join(l)),
     );
-    inputs.extend(data_files.iter().map(|p| p.to_path_buf()));
+    inputs.extend(
+        data_files
+            .iter()
+            .flat_map(|p| bean_onnx::data::folder::input_files(p)),
+    );
     bean_onnx::fsutil::check_outputs(&inputs, outputs)?;
     Ok(inputs)
 }

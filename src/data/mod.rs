@@ -1,20 +1,30 @@
-//! Labelled data sets from `.npz` files (plain or compressed): features `x`, integer labels `y`.
+//! Labelled data sets as users have them: features `x` and integer labels (or float targets) `y`
+//! from an `.npz` file (plain or compressed), a folder holding `<x-key>.npy` and `<y-key>.npy`
+//! (the features memory-mapped, never loaded whole), or a CSV file with a header row (the
+//! `--y-key` column holds the labels). The format is what the path is: a folder, a file ending
+//! in `.csv`, else an `.npz` file.
+mod arrays;
+pub mod csv;
+pub mod folder;
+pub mod mapped;
+pub mod npy;
 pub mod npz;
 
 use crate::error::{Error, Result};
 use crate::ir::Dim;
 use crate::memory;
-use ndarray::{ArrayD, Axis, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
-use std::fs::File;
+use mapped::MappedArray;
+use ndarray::{ArcArray, ArrayD, Axis, IxDyn};
 use std::path::{Path, PathBuf};
 
 /// Feature values as read (uint8 is widened to f32 exactly; f64 stays f64 until the model's input
-/// type is known).
+/// type is known). In-memory arrays are shared, so a clone or a reshape copies no values; a
+/// mapped `.npy` file is read a batch of rows at a time.
 #[derive(Debug, Clone)]
 pub enum Features {
-    F32(ArrayD<f32>),
-    F64(ArrayD<f64>),
+    F32(ArcArray<f32, IxDyn>),
+    F64(ArcArray<f64, IxDyn>),
+    Mapped(MappedArray),
 }
 
 #[derive(Debug, Clone)]
@@ -43,10 +53,6 @@ impl Default for DataKeys {
     }
 }
 
-fn is_wrong_type(e: &ReadNpzError) -> bool {
-    matches!(e, ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_)))
-}
-
 /// Most rows a data set may have: more is a corrupt or hostile file, not data.
 pub const MAX_ROWS: usize = 1 << 31;
 
@@ -61,7 +67,7 @@ fn feature_bytes(entry: &npz::NpyEntry) -> u64 {
 }
 
 /// Refuses feature shapes no model can take: no feature axis, a zero-sized axis, or absurd rows.
-fn check_feature_shape(key: &str, shape: &[usize]) -> std::result::Result<(), String> {
+pub(crate) fn check_feature_shape(key: &str, shape: &[usize]) -> std::result::Result<(), String> {
     if shape.len() < 2 {
         return Err(format!(
             "array '{key}' must have a row axis and at least one feature axis, got shape {shape:?}"
@@ -85,54 +91,22 @@ fn check_feature_shape(key: &str, shape: &[usize]) -> std::result::Result<(), St
 }
 
 impl Dataset {
-    /// Reads `path`; `require_labels` makes a missing `y` an error. Every array's declared size
-    /// is checked against the file and the memory available before it is read.
+    /// Reads `path` (a folder of `.npy` files, a `.csv` file or an `.npz` file);
+    /// `require_labels` makes a missing `y` an error. Every array's declared size is checked
+    /// against the file and the memory available before it is read.
     pub fn load(path: &Path, keys: &DataKeys, require_labels: bool) -> Result<Dataset> {
-        let err = |reason: String| Error::data(path, reason);
-        let (mut npz, entries) = npz::open(path)?;
-        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        let present = || names.join(", ");
-        let x_entry = entries.iter().find(|e| e.name == keys.x).ok_or_else(|| {
-            err(format!(
-                "no array '{}' (arrays present: {})",
-                keys.x,
-                present()
-            ))
-        })?;
-        check_feature_shape(&keys.x, &x_entry.shape).map_err(err)?;
-        let y_entry = entries.iter().find(|e| e.name == keys.y);
-        let y_bytes = y_entry.map_or(0, |e| {
-            (e.shape.iter().product::<usize>() as u64).saturating_mul(8)
-        });
-        memory::reserve(
-            &format!("reading {}", path.display()),
-            feature_bytes(x_entry).saturating_add(y_bytes),
-        )?;
-        let x = read_features(&mut npz, &keys.x)
-            .map_err(|r| err(format!("array '{}': {r}", keys.x)))?;
-        let rows = x.rows();
-        let (y, y_values) = match y_entry {
-            None if require_labels => {
-                return Err(err(format!(
-                    "no label array '{}' (arrays present: {})",
-                    keys.y,
-                    present()
-                )))
-            }
-            None => (None, None),
-            Some(_) => read_targets(&mut npz, keys, rows, require_labels).map_err(err)?,
-        };
-        let ds = Dataset {
-            path: path.to_path_buf(),
-            x,
-            y,
-            y_values,
+        let ds = if path.is_dir() {
+            folder::load(path, keys, require_labels)?
+        } else if is_csv(path) {
+            csv::load(path, keys, require_labels)?
+        } else {
+            load_npz(path, keys, require_labels)?
         };
         if let Some(row) = ds.first_non_finite_row() {
-            return Err(err(format!(
-                "'{}' holds NaN or infinity in row {row}",
-                keys.x
-            )));
+            return Err(Error::data(
+                path,
+                format!("'{}' holds NaN or infinity in row {row}", keys.x),
+            ));
         }
         Ok(ds)
     }
@@ -155,10 +129,7 @@ impl Dataset {
     pub fn select(&self, rows: &[usize]) -> Dataset {
         Dataset {
             path: self.path.clone(),
-            x: match &self.x {
-                Features::F32(a) => Features::F32(a.select(Axis(0), rows)),
-                Features::F64(a) => Features::F64(a.select(Axis(0), rows)),
-            },
+            x: self.x.gather(rows),
             y: self
                 .y
                 .as_ref()
@@ -168,13 +139,14 @@ impl Dataset {
     }
 
     fn first_non_finite_row(&self) -> Option<usize> {
-        fn find<T: Copy>(a: &ArrayD<T>, finite: fn(T) -> bool) -> Option<usize> {
+        fn find<T: Copy>(a: ndarray::ArrayViewD<T>, finite: fn(T) -> bool) -> Option<usize> {
             a.axis_iter(Axis(0))
                 .position(|row| row.iter().any(|&v| !finite(v)))
         }
         match &self.x {
-            Features::F32(a) => find(a, f32::is_finite),
-            Features::F64(a) => find(a, f64::is_finite),
+            Features::F32(a) => find(a.view(), f32::is_finite),
+            Features::F64(a) => find(a.view(), f64::is_finite),
+            Features::Mapped(m) => m.first_non_finite_row(),
         }
     }
 
@@ -215,18 +187,58 @@ impl Dataset {
         }
         let mut full = vec![self.rows()];
         full.extend(sample_dims);
-        Ok(match &self.x {
-            Features::F32(a) => Features::F32(reshape(a, &full)),
-            Features::F64(a) => Features::F64(reshape(a, &full)),
-        })
+        Ok(self.x.reshaped(&full))
     }
 }
 
-fn reshape<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
-    a.as_standard_layout()
-        .into_owned()
-        .into_shape_with_order(IxDyn(shape))
-        .expect("element counts checked by the caller")
+/// True when `path` names a CSV file (by its extension, in any case).
+fn is_csv(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Reads an `.npz` file: every entry's header checked first, then `x` and `y` read whole.
+fn load_npz(path: &Path, keys: &DataKeys, require_labels: bool) -> Result<Dataset> {
+    let err = |reason: String| Error::data(path, reason);
+    let (mut npz, entries) = npz::open(path)?;
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let present = || names.join(", ");
+    let x_entry = entries.iter().find(|e| e.name == keys.x).ok_or_else(|| {
+        err(format!(
+            "no array '{}' (arrays present: {})",
+            keys.x,
+            present()
+        ))
+    })?;
+    check_feature_shape(&keys.x, &x_entry.shape).map_err(err)?;
+    let y_entry = entries.iter().find(|e| e.name == keys.y);
+    let y_bytes = y_entry.map_or(0, |e| {
+        (e.shape.iter().product::<usize>() as u64).saturating_mul(8)
+    });
+    memory::reserve(
+        &format!("reading {}", path.display()),
+        feature_bytes(x_entry).saturating_add(y_bytes),
+    )?;
+    let x = arrays::read_features(&mut npz, &keys.x)
+        .map_err(|r| err(format!("array '{}': {r}", keys.x)))?;
+    let rows = x.rows();
+    let (y, y_values) = match y_entry {
+        None if require_labels => {
+            return Err(err(format!(
+                "no label array '{}' (arrays present: {})",
+                keys.y,
+                present()
+            )))
+        }
+        None => (None, None),
+        Some(_) => arrays::read_targets(&mut npz, keys, rows, require_labels).map_err(err)?,
+    };
+    Ok(Dataset {
+        path: path.to_path_buf(),
+        x,
+        y,
+        y_values,
+    })
 }
 
 impl Features {
@@ -238,6 +250,30 @@ impl Features {
         match self {
             Features::F32(a) => a.shape(),
             Features::F64(a) => a.shape(),
+            Features::Mapped(m) => m.shape(),
+        }
+    }
+
+    /// The same rows seen as `shape` (as many values per row); in-memory arrays in row-major
+    /// order and mapped ones are not copied.
+    pub fn reshaped(&self, shape: &[usize]) -> Features {
+        fn reshape<T: Clone>(a: &ArcArray<T, IxDyn>, shape: &[usize]) -> ArcArray<T, IxDyn> {
+            let standard = if a.is_standard_layout() {
+                a.clone()
+            } else {
+                a.as_standard_layout().into_owned().into_shared()
+            };
+            standard
+                .into_shape_with_order(IxDyn(shape))
+                .expect("element counts checked by the caller")
+        }
+        match self {
+            Features::F32(a) => Features::F32(reshape(a, shape)),
+            Features::F64(a) => Features::F64(reshape(a, shape)),
+            Features::Mapped(m) => Features::Mapped(
+                m.with_shape(shape)
+                    .expect("element counts checked by the caller"),
+            ),
         }
     }
 
@@ -248,6 +284,7 @@ impl Features {
             Features::F64(a) => a
                 .slice_axis(Axis(0), (start..end).into())
                 .mapv(|v| v as f32),
+            Features::Mapped(m) => m.slice_f32(start, end),
         }
     }
 
@@ -256,136 +293,26 @@ impl Features {
         match self {
             Features::F32(a) => a.slice_axis(Axis(0), (start..end).into()).mapv(f64::from),
             Features::F64(a) => a.slice_axis(Axis(0), (start..end).into()).to_owned(),
+            Features::Mapped(m) => m.slice_f64(start, end),
         }
     }
-}
 
-fn read_features(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Features, String> {
-    let x = match npz.by_name::<OwnedRepr<f32>, IxDyn>(key) {
-        Ok(a) => Features::F32(a),
-        Err(e) if is_wrong_type(&e) => match npz.by_name::<OwnedRepr<f64>, IxDyn>(key) {
-            Ok(a) => Features::F64(a),
-            Err(e) if is_wrong_type(&e) => match npz.by_name::<OwnedRepr<u8>, IxDyn>(key) {
-                Ok(a) => Features::F32(a.mapv(f32::from)),
-                Err(e) if is_wrong_type(&e) => {
-                    return Err("must be float32, float64 or uint8".into())
-                }
-                Err(e) => return Err(e.to_string()),
-            },
-            Err(e) => return Err(e.to_string()),
-        },
-        Err(e) => return Err(e.to_string()),
-    };
-    if x.shape().len() < 2 {
-        return Err(format!(
-            "must have a row axis and at least one feature axis, got shape {:?}",
-            x.shape()
-        ));
-    }
-    Ok(x)
-}
-
-/// Labels, or float targets where labels are not required, checked against `rows`.
-type Targets = (Option<Vec<i64>>, Option<ndarray::Array2<f32>>);
-
-fn read_targets(
-    npz: &mut NpzReader<File>,
-    keys: &DataKeys,
-    rows: usize,
-    require_labels: bool,
-) -> std::result::Result<Targets, String> {
-    let key = &keys.y;
-    // Float targets (regression) are accepted where labels are not required.
-    let values = if require_labels {
-        None
-    } else {
-        read_values(npz, key).map_err(|r| format!("array '{key}': {r}"))?
-    };
-    if let Some(v) = values {
-        if v.nrows() != rows {
-            return Err(format!(
-                "'{}' has {rows} rows but '{key}' has {}",
-                keys.x,
-                v.nrows()
-            ));
+    /// The given rows as f32, read from the source (only those rows of a mapped file).
+    pub fn gather_f32(&self, rows: &[usize]) -> ArrayD<f32> {
+        match self {
+            Features::F32(a) => a.select(Axis(0), rows),
+            Features::F64(a) => a.select(Axis(0), rows).mapv(|v| v as f32),
+            Features::Mapped(m) => m.gather_f32(rows),
         }
-        if let Some(row) = v
-            .axis_iter(Axis(0))
-            .position(|r| r.iter().any(|x| !x.is_finite()))
-        {
-            return Err(format!("'{key}' holds NaN or infinity in row {row}"));
-        }
-        return Ok((None, Some(v)));
     }
-    let y = read_labels(npz, key).map_err(|r| format!("array '{key}': {r}"))?;
-    if y.len() != rows {
-        return Err(format!(
-            "'{}' has {rows} rows but '{key}' has {} labels",
-            keys.x,
-            y.len()
-        ));
-    }
-    if let Some((row, v)) = y.iter().enumerate().find(|(_, &v)| v < 0) {
-        return Err(format!("label {v} in row {row} of '{key}' is negative"));
-    }
-    Ok((Some(y), None))
-}
 
-fn read_labels(npz: &mut NpzReader<File>, key: &str) -> std::result::Result<Vec<i64>, String> {
-    macro_rules! try_int {
-        ($($t:ty),*) => {$(
-            match npz.by_name::<OwnedRepr<$t>, IxDyn>(key) {
-                Ok(a) => return flat_labels(a.mapv(|v| v as i64)),
-                Err(e) if is_wrong_type(&e) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        )*};
-    }
-    try_int!(i64, i32, u8, i16, u16, u32, i8);
-    match npz.by_name::<OwnedRepr<u64>, IxDyn>(key) {
-        Ok(a) => {
-            if let Some((row, v)) = a
-                .iter()
-                .enumerate()
-                .find(|(_, &v)| i64::try_from(v).is_err())
-            {
-                return Err(format!("label {v} in row {row} is too large to be a class"));
-            }
-            flat_labels(a.mapv(|v| v as i64))
+    /// The given rows, in memory, in the type a copy keeps (float64 stays float64).
+    pub fn gather(&self, rows: &[usize]) -> Features {
+        match self {
+            Features::F32(a) => Features::F32(a.select(Axis(0), rows).into_shared()),
+            Features::F64(a) => Features::F64(a.select(Axis(0), rows).into_shared()),
+            Features::Mapped(m) if m.is_f64() => Features::F64(m.gather_f64(rows).into_shared()),
+            Features::Mapped(m) => Features::F32(m.gather_f32(rows).into_shared()),
         }
-        Err(e) if is_wrong_type(&e) => {
-            Err("labels must be integers (int8..int64, uint8..uint64)".into())
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Float targets (regression), or None when the array is not float.
-fn read_values(
-    npz: &mut NpzReader<File>,
-    key: &str,
-) -> std::result::Result<Option<ndarray::Array2<f32>>, String> {
-    let a = match npz.by_name::<OwnedRepr<f32>, IxDyn>(key) {
-        Ok(a) => a,
-        Err(e) if is_wrong_type(&e) => match npz.by_name::<OwnedRepr<f64>, IxDyn>(key) {
-            Ok(a) => a.mapv(|v| v as f32),
-            Err(e) if is_wrong_type(&e) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        },
-        Err(e) => return Err(e.to_string()),
-    };
-    let rows = a.shape().first().copied().unwrap_or(0);
-    let cols = a.len().checked_div(rows).unwrap_or(0);
-    a.into_shape_with_order((rows, cols))
-        .map(Some)
-        .map_err(|_| "regression targets must be [N] or [N, k]".to_string())
-}
-
-fn flat_labels(a: ArrayD<i64>) -> std::result::Result<Vec<i64>, String> {
-    match a.shape() {
-        [_] | [_, 1] => Ok(a.iter().copied().collect()),
-        s => Err(format!(
-            "labels must be one per row (shape [N] or [N,1]), got {s:?}"
-        )),
     }
 }

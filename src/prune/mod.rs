@@ -370,7 +370,13 @@ fn prune_inputs(
             "dropping input features does not support a first Gemm with transA=1".into(),
         ));
     }
-    let x = crate::train::data_prep::chain_features(m, view, calib, cfg.engine, &cfg.engine_opts)?;
+    let x = crate::train::data_prep::chain_features_in_memory(
+        m,
+        view,
+        calib,
+        cfg.engine,
+        &cfg.engine_opts,
+    )?;
     require_finite(&x, "input feature", calib)?;
     let w = first.weight_matrix(&m.graph);
     let mut b = first.bias_trainable().then(|| first.bias_vector(&m.graph));

@@ -1,23 +1,27 @@
 //! What a data set becomes for training: the dense chain's input features (the frozen prelude run
 //! once) and per-row targets (one-hot labels, a teacher's probabilities, or regression values).
-use crate::data::Dataset;
+use crate::data::{Dataset, Features};
 use crate::engine::{EngineKind, EngineOptions};
 use crate::error::{Error, Result};
 use crate::eval::{self, single_input};
 use crate::ir::Model;
+use crate::memory;
 use crate::mlp::{Head, MlpView};
 use crate::tensor::DataType;
 use ndarray::{Array2, Axis};
 
-/// Features entering the dense chain, `[N, n_in]`. When the chain does not start at the graph
-/// input, the frozen part in front of it (Cast, Div, Flatten, a Conv backbone …) is run once here.
+/// Features entering the dense chain, `[N, n_in]`. When the chain starts at the graph input they
+/// are the data's own, read batch by batch from where they are (a mapped file stays mapped).
+/// Otherwise the frozen part in front of the chain (Cast, Div, Flatten, a Conv backbone …) is run
+/// once here and its output is held in memory (charged to the memory budget first; fine-tuning
+/// runs the prelude a batch at a time instead when it does not fit, see `chain_input`).
 pub fn chain_features(
     model: &Model,
     view: &MlpView,
     data: &Dataset,
     kind: EngineKind,
     opts: &EngineOptions,
-) -> Result<Array2<f32>> {
+) -> Result<Features> {
     let input = single_input(model)?;
     let (elem_type, shape) = input.tensor_shape().expect("checked by single_input");
     let n_in = view.layers[0].n_in;
@@ -30,23 +34,55 @@ pub fn chain_features(
             )));
         }
         let x = data.features_for_input(&input.name, shape)?;
-        let rows = x.rows();
-        x.slice_f32(0, rows)
-            .into_shape_with_order((rows, x.shape()[1..].iter().product::<usize>()))
-            .expect("row-major rows")
+        let per_row = x.shape()[1..].iter().product::<usize>();
+        x.reshaped(&[x.rows(), per_row])
     } else {
-        eval::tensors_on(model, &[view.input()], data, kind, opts)?.remove(0)
+        memory::reserve(
+            "the prelude's output (the dense chain's input features)",
+            prelude_bytes(data, view),
+        )?;
+        let f = eval::tensors_on(model, &[view.input()], data, kind, opts)?.remove(0);
+        Features::F32(f.into_dyn().into_shared())
     };
-    if features.ncols() != n_in {
+    let cols = features.shape()[1..].iter().product::<usize>();
+    if cols != n_in {
         return Err(Error::data(
             &data.path,
             format!(
-                "rows give {} values at the dense chain's input but its first layer takes {n_in}",
-                features.ncols()
+                "rows give {cols} values at the dense chain's input but its first layer takes {n_in}"
             ),
         ));
     }
     Ok(features)
+}
+
+/// Heap bytes of the prelude's output on `data`: the engine's output batches and their
+/// concatenation live at once.
+pub fn prelude_bytes(data: &Dataset, view: &MlpView) -> u64 {
+    (data.rows() as u64)
+        .saturating_mul(view.layers[0].n_in as u64)
+        .saturating_mul(8)
+}
+
+/// [`chain_features`] as one array in memory (for statistics over the rows), charged to the
+/// memory budget first.
+pub fn chain_features_in_memory(
+    model: &Model,
+    view: &MlpView,
+    data: &Dataset,
+    kind: EngineKind,
+    opts: &EngineOptions,
+) -> Result<Array2<f32>> {
+    let f = chain_features(model, view, data, kind, opts)?;
+    let (rows, cols) = (f.rows(), f.shape()[1]);
+    let bytes = (rows as u64).saturating_mul(cols as u64).saturating_mul(4);
+    memory::reserve("the dense chain's input features", bytes)?;
+    let a = match f {
+        Features::F32(a) => a.into_owned(),
+        other => other.slice_f32(0, rows),
+    };
+    Ok(a.into_dimensionality()
+        .expect("chain features are [N, n_in]"))
 }
 
 /// One-hot targets from class labels, mapped through the model's class labels when it has them.

@@ -1,12 +1,13 @@
 //! Fine-tuning: the epochs of a [`Trainer`] with per-epoch metrics, the best weights on
 //! validation data, checkpoints for resuming, and clean stops on a signal or a loss that turns
 //! NaN/Inf (the trainer keeps the last good state).
+use super::chain_input::ChainInput;
 use super::checkpoint::Checkpoint;
 use super::observer::{Observer, Silent};
 use super::plan::{self, apply_params, initial_state, targets, Plan};
 use super::step::StepSpec;
 use super::trainer::{EpochEnd, EpochSums, Trainer, TrainingSet};
-use super::{data_prep, FinetuneConfig};
+use super::FinetuneConfig;
 use crate::assemblies;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -155,13 +156,12 @@ fn signature(
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    for a in [&set.features, &set.targets] {
-        for d in a.shape() {
-            h.update((*d as u64).to_le_bytes());
-        }
-        for v in a.iter() {
-            h.update(v.to_le_bytes());
-        }
+    hash_features(&mut h, set.features.signed());
+    for d in set.targets.shape() {
+        h.update((*d as u64).to_le_bytes());
+    }
+    for v in set.targets.iter() {
+        h.update(v.to_le_bytes());
     }
     if let Some(v) = val {
         hash_dataset(&mut h, v);
@@ -169,28 +169,30 @@ fn signature(
     format!("sha256:{:x}", h.finalize())
 }
 
-/// Feeds `data`'s feature shape and values (as f32, a block of rows at a time) and labels to `h`.
+/// Feeds `data`'s feature shape and values and its labels to `h`.
 fn hash_dataset(h: &mut sha2::Sha256, data: &Dataset) {
     use sha2::Digest;
-    const BLOCK_ROWS: usize = 4096;
-    for d in data.x.shape() {
-        h.update((*d as u64).to_le_bytes());
-    }
-    let rows = data.rows();
-    for start in (0..rows).step_by(BLOCK_ROWS) {
-        for v in data
-            .x
-            .slice_f32(start, (start + BLOCK_ROWS).min(rows))
-            .iter()
-        {
-            h.update(v.to_le_bytes());
-        }
-    }
+    hash_features(h, &data.x);
     for y in data.y.iter().flatten() {
         h.update(y.to_le_bytes());
     }
     for y in data.y_values.iter().flatten() {
         h.update(y.to_le_bytes());
+    }
+}
+
+/// Feeds the shape and the values of `x` (as f32, a block of rows at a time) to `h`.
+fn hash_features(h: &mut sha2::Sha256, x: &crate::data::Features) {
+    use sha2::Digest;
+    const BLOCK_ROWS: usize = 4096;
+    for d in x.shape() {
+        h.update((*d as u64).to_le_bytes());
+    }
+    let rows = x.rows();
+    for start in (0..rows).step_by(BLOCK_ROWS) {
+        for v in x.slice_f32(start, (start + BLOCK_ROWS).min(rows)).iter() {
+            h.update(v.to_le_bytes());
+        }
     }
 }
 
@@ -285,8 +287,7 @@ fn training_set(
     val: Option<&Dataset>,
     cfg: &FinetuneConfig,
 ) -> Result<TrainingSet> {
-    let features =
-        data_prep::chain_features(model, &plan.view, train, cfg.engine, &cfg.engine_opts)?;
+    let features = ChainInput::new(model, &plan.view, train, cfg.engine, &cfg.engine_opts)?;
     let targets = targets(model, plan, train, cfg)?;
     if let Some(v) = val {
         if v.y.is_none() {
@@ -296,7 +297,7 @@ fn training_set(
             ));
         }
     }
-    if features.nrows() == 0 {
+    if features.rows() == 0 {
         return Err(Error::data(&train.path, "has no rows"));
     }
     Ok(TrainingSet { features, targets })

@@ -1,5 +1,6 @@
 //! BEAN fine-tuning of a model's dense chain: the configuration, the plan built from it, the step
 //! graph, the trainer that runs it, the fine-tuning loop and its checkpoints.
+pub mod chain_input;
 pub mod checkpoint;
 pub mod config;
 pub mod data_prep;

@@ -6,6 +6,7 @@
 //! next step is fed `steps + 1` (Adam's bias correction); an epoch visits every row once, in an
 //! order that depends only on the seed and the epoch number, so a resumed run repeats exactly
 //! the batches an uninterrupted one would have seen.
+use super::chain_input::ChainInput;
 use crate::engine::StepScalars;
 use crate::engine::{self, EngineKind, EngineOptions, StepBatch, StepGraph, StepRunner};
 use crate::error::Result;
@@ -15,15 +16,15 @@ use rand::SeedableRng;
 
 /// Rows to train on: the dense chain's input features and the per-row targets.
 pub struct TrainingSet {
-    /// `[N, n₀]`
-    pub features: Array2<f32>,
+    /// `[N, n₀]`, read a batch of rows at a time (a mapped file is never loaded whole).
+    pub features: ChainInput,
     /// `[N, C]`
     pub targets: Array2<f32>,
 }
 
 impl TrainingSet {
     pub fn rows(&self) -> usize {
-        self.features.nrows()
+        self.features.rows()
     }
 
     /// The row order of `epoch` under `seed`.
@@ -130,7 +131,7 @@ impl Trainer {
             if stop() {
                 return Ok(EpochEnd::Stopped);
             }
-            let x = set.features.select(Axis(0), rows).into_dyn();
+            let x = set.features.batch(rows)?;
             let t = set.targets.select(Axis(0), rows).into_dyn();
             let s = self.step(x, t)?;
             if !s.all_finite() {
