@@ -41,6 +41,16 @@ pub enum Source {
     Original,
 }
 
+/// One of the four searches (each source with each allocation): its candidates, or why it
+/// found none.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchRun {
+    pub source: Source,
+    pub allocation: Allocation,
+    pub search: Option<SearchReport>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressReport {
     pub finetune: StageFinetune,
@@ -49,6 +59,8 @@ pub struct CompressReport {
     pub allocation: Allocation,
     pub prune: PruneReport,
     pub search: SearchReport,
+    /// Every search that was run, the chosen one among them.
+    pub searches: Vec<SearchRun>,
     /// Epochs of healing each candidate got, and the seconds the whole search took.
     pub heal_epochs: usize,
     pub search_seconds: f64,
@@ -95,6 +107,12 @@ struct Chosen {
     params: usize,
 }
 
+/// The chosen cut and every search run.
+struct Searched {
+    chosen: Chosen,
+    runs: Vec<SearchRun>,
+}
+
 /// Runs the pipeline. Returns the candidate and the report; the caller writes the candidate
 /// only when `report.passed`.
 pub fn compress(
@@ -115,7 +133,7 @@ pub fn compress(
     let finetune = stage(&tuned, started.elapsed().as_secs_f64());
     observer.stage("search");
     let t = std::time::Instant::now();
-    let chosen = search_all(input, cfg, &tuned, observer.progress())?;
+    let Searched { chosen, runs } = search_all(input, cfg, &tuned, observer.progress())?;
     let search_seconds = t.elapsed().as_secs_f64();
     observer.stage("validate");
     let validation = validate_candidate(input, cfg, &chosen.model)?;
@@ -135,6 +153,7 @@ pub fn compress(
         allocation: chosen.allocation,
         prune: chosen.prune,
         search: chosen.search,
+        searches: runs,
         heal_epochs: cfg.heal_epochs,
         search_seconds,
         validation,
@@ -155,7 +174,7 @@ fn search_all(
     cfg: &CompressConfig,
     tuned: &train::Outcome,
     progress: &dyn Progress,
-) -> Result<Chosen> {
+) -> Result<Searched> {
     // Candidates run two at a time on the machine's cores: one thread each.
     let heal_base = FinetuneConfig {
         engine_opts: crate::engine::EngineOptions {
@@ -167,6 +186,7 @@ fn search_all(
     let heal = |m: Model| train::heal(m, input.train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
     let mut best: Option<Chosen> = None;
     let mut first_error = None;
+    let mut runs = Vec::new();
     for (source, from) in [
         (Source::BeanFinetuned, &tuned.model),
         (Source::Original, input.model),
@@ -185,8 +205,15 @@ fn search_all(
                 post: Some(&heal),
                 progress,
             };
+            let mut run = SearchRun {
+                source,
+                allocation,
+                search: None,
+                error: None,
+            };
             match prune::search(from, &spec) {
                 Ok((model, prune, search)) => {
+                    run.search = Some(search.clone());
                     let params = crate::inspect::report(&model)?.params_total;
                     let better = best.as_ref().is_none_or(|b| {
                         params < b.params
@@ -206,12 +233,17 @@ fn search_all(
                 }
                 Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
                 Err(e) => {
+                    run.error = Some(e.to_string());
                     first_error.get_or_insert(e);
                 }
             }
+            runs.push(run);
         }
     }
-    best.ok_or_else(|| first_error.expect("four searches ran"))
+    match best {
+        Some(chosen) => Ok(Searched { chosen, runs }),
+        None => Err(first_error.expect("four searches ran")),
+    }
 }
 
 /// Writes the candidate to a temporary folder beside the output (so its file sizes are real)

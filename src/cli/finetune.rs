@@ -79,6 +79,10 @@ pub struct FinetuneArgs {
     /// started anew, or appended to with --resume.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Draw the task loss, BEAN term and train/validation accuracy per epoch to this .png or
+    /// .svg; the numbers drawn go to PLOT.json.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Continue from OUTPUT.ckpt.{json,npz} (written after every epoch) when it exists.
     #[arg(long)]
     pub resume: bool,
@@ -193,6 +197,12 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         let _ = std::fs::remove_file(p);
     }
     let summary = summary(&outcome, &cfg, &args.output);
+    if let Some(p) = &args.plot {
+        super::plotting::write(
+            &super::plotting::training_figure(&summary.history, &args.model),
+            p,
+        )?;
+    }
     if args.json {
         super::output::print_json(&summary, "summary")?;
     } else {
@@ -212,6 +222,9 @@ fn check_files(args: &FinetuneArgs, model: &Model, checkpoint_base: &Path) -> Re
     outputs.push(("checkpoint".into(), ck_npz));
     if let Some(m) = &args.metrics {
         outputs.push(("--metrics".into(), m.clone()));
+    }
+    if let Some(p) = &args.plot {
+        outputs.extend(super::plotting::outputs(p)?);
     }
     check_outputs(model, &args.model, &inputs, &super::as_outputs(&outputs))
 }

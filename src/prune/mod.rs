@@ -461,6 +461,9 @@ fn stage_gather(graph: &Graph, first: &DenseLayer, keep: &[usize], patch: &mut G
 pub struct Candidate {
     pub ratio: f64,
     pub accuracy: f64,
+    /// The candidate's parameters and dense MACs per sample (as `inspect` counts them).
+    pub params: usize,
+    pub macs: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -589,10 +592,16 @@ fn evaluate_ratios(
                 None => m,
             };
             let accuracy = eval::evaluate(&m, s.val, cfg.engine, &cfg.engine_opts)?.accuracy;
+            let size = crate::inspect::report(&m)?;
             s.progress
                 .advance(&format!("ratio {ratio:.2}: accuracy {accuracy:.4}"));
             Ok(Evaluated {
-                candidate: Candidate { ratio, accuracy },
+                candidate: Candidate {
+                    ratio,
+                    accuracy,
+                    params: size.params_total,
+                    macs: size.macs_total,
+                },
                 model: m,
                 report,
             })
