@@ -2,7 +2,8 @@
 //! and train / validation accuracy (legend). 1500 × 500 pixels.
 //!
 //! Contract: one point per epoch, as `--json`'s `history` reports it; an epoch's value that is
-//! not finite is left out of its panel; a panel with no finite value says so instead of a chart.
+//! not finite is left out of its panel; a panel with no finite value says so instead of a chart;
+//! the accuracy legend appears when both train and validation accuracy are drawn.
 use super::{font, short, titled, DrawResult, Figure, Scale};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -114,7 +115,9 @@ impl TrainingFigure {
             .label_style(font(13.0))
             .axis_desc_style(font(15.0))
             .draw()?;
-        for l in lines {
+        // A line without a finite point (validation without --val) gets no legend entry.
+        let drawn: Vec<&Line> = lines.iter().filter(|l| !l.points.is_empty()).collect();
+        for l in &drawn {
             let style = l.colour.stroke_width(2);
             chart
                 .draw_series(LineSeries::new(l.points.iter().copied(), style))?
@@ -126,7 +129,7 @@ impl TrainingFigure {
                     .map(|&p| Circle::new(p, 4, l.colour.filled())),
             )?;
         }
-        if lines.len() > 1 {
+        if drawn.len() > 1 {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)
