@@ -41,13 +41,14 @@ pub enum Source {
     Original,
 }
 
-/// One of the four searches (each source with each allocation): its candidates, or why it
-/// found none.
+/// One of the four searches (each source with each allocation): every candidate it evaluated,
+/// the ratio it chose, or why it chose none.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchRun {
     pub source: Source,
     pub allocation: Allocation,
-    pub search: Option<SearchReport>,
+    pub candidates: Vec<prune::Candidate>,
+    pub chosen_ratio: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -208,12 +209,18 @@ fn search_all(
             let mut run = SearchRun {
                 source,
                 allocation,
-                search: None,
+                candidates: Vec::new(),
+                chosen_ratio: None,
                 error: None,
             };
-            match prune::search(from, &spec) {
+            let searched = prune::search_candidates(from, &spec).and_then(|searched| {
+                run.candidates = searched.candidates.clone();
+                let why = searched.why(spec.max_drop_points);
+                searched.best.ok_or(why)
+            });
+            match searched {
                 Ok((model, prune, search)) => {
-                    run.search = Some(search.clone());
+                    run.chosen_ratio = Some(search.chosen_ratio);
                     let params = crate::inspect::report(&model)?.params_total;
                     let better = best.as_ref().is_none_or(|b| {
                         params < b.params

@@ -65,9 +65,8 @@ pub fn search_figure(
             source: spelled(&run.source),
             allocation: spelled(&run.allocation),
             candidates: run
-                .search
+                .candidates
                 .iter()
-                .flat_map(|s| &s.candidates)
                 .map(|c| CandidatePoint {
                     ratio: c.ratio,
                     point: ModelPoint {

@@ -4,8 +4,8 @@
 //! 1500 × 600 pixels.
 //!
 //! Contract: the points are the search's candidates as `--json`'s `report.searches` lists them;
-//! a search that failed has no points and its legend entry says so; values that are not finite
-//! are left out.
+//! a search that found no cut within the budget still shows its candidates and its legend entry
+//! says it failed; values that are not finite are left out.
 use super::{font, short, titled, DrawResult, Figure, Scale};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;

@@ -511,8 +511,33 @@ impl Evaluated {
 }
 
 /// The largest uniform ratio whose pruned (and post-processed) model stays within the budget:
-/// a 5% grid, then 1% steps above the best, candidates evaluated in parallel.
+/// a 5% grid, then 1% steps above the best, candidates evaluated in parallel. A budget no cut
+/// meets is an error.
 pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchReport)> {
+    let searched = search_candidates(model, s)?;
+    searched
+        .best
+        .ok_or_else(|| nothing_within(s.max_drop_points, searched.baseline, searched.best_cut))
+}
+
+/// What a search evaluated: every candidate, sorted by ratio, and the chosen cut when one is
+/// within the budget (else `why` says why none is).
+pub struct Searched {
+    pub baseline: f64,
+    pub candidates: Vec<Candidate>,
+    pub best: Option<(Model, PruneReport, SearchReport)>,
+    best_cut: f64,
+}
+
+impl Searched {
+    /// Why no cut was chosen (meaningful when `best` is None).
+    pub fn why(&self, max_drop_points: f64) -> Error {
+        nothing_within(max_drop_points, self.baseline, self.best_cut)
+    }
+}
+
+/// [`search`], keeping every candidate whether or not one is within the budget.
+pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
     if !(s.max_drop_points >= 0.0 && s.max_drop_points.is_finite()) {
         return Err(Error::Invalid(format!(
             "the accuracy budget must be a non-negative number of points, got {}",
@@ -552,21 +577,26 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
         .filter(|e| e.cuts())
         .map(|e| e.candidate.accuracy)
         .fold(f64::NAN, f64::max);
-    let Some(best) = results
+    let best = results
         .into_iter()
         .filter(within)
         .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
-    else {
-        return Err(nothing_within(s.max_drop_points, baseline, best_cut));
-    };
-    let report = SearchReport {
-        baseline_accuracy: baseline,
-        max_accuracy_drop: s.max_drop_points,
-        chosen_ratio: best.candidate.ratio,
-        chosen_accuracy: best.candidate.accuracy,
+        .map(|best| {
+            let report = SearchReport {
+                baseline_accuracy: baseline,
+                max_accuracy_drop: s.max_drop_points,
+                chosen_ratio: best.candidate.ratio,
+                chosen_accuracy: best.candidate.accuracy,
+                candidates: candidates.clone(),
+            };
+            (best.model, best.report, report)
+        });
+    Ok(Searched {
+        baseline,
         candidates,
-    };
-    Ok((best.model, best.report, report))
+        best,
+        best_cut,
+    })
 }
 
 /// Prunes, post-processes and evaluates `model` at each ratio, in parallel.
