@@ -180,54 +180,27 @@ pub struct HiddenLayerAssemblies {
 }
 
 /// Assemblies of every hidden layer, from co-connectivity, or from activity correlation when
-/// `activations` (one `[N, n_k]` array per hidden layer) are given; plus a picture panel each.
+/// `activations` (one `[N, n_k]` array per hidden layer) are given; with the similarity matrix
+/// (n_k × n_k, over neuron indices) each was found on.
 pub fn hidden_layers(
     model: &crate::ir::Model,
     view: &crate::mlp::MlpView,
     activations: Option<&[Array2<f32>]>,
-) -> crate::Result<(Vec<HiddenLayerAssemblies>, Vec<crate::plot::Panel>)> {
+) -> crate::Result<(Vec<HiddenLayerAssemblies>, Vec<Array2<f64>>)> {
     let mut reports = Vec::new();
-    let mut panels = Vec::new();
+    let mut similarities = Vec::new();
     for k in 0..view.layers.len().saturating_sub(1) {
         let w = view.layers[k + 1].weight_matrix(&model.graph);
         let gamma = auto_gamma(w.view());
-        let a = strength(w.view(), gamma);
         let (sim, source) = match activations {
             Some(h) => (activity_similarity(h[k].view()), "activity"),
-            None => (co_connectivity(&a), "co-connectivity"),
+            None => (
+                co_connectivity(&strength(w.view(), gamma)),
+                "co-connectivity",
+            ),
         };
         let labels = louvain(&sim);
         let groups = groups(&labels);
-        let row_order: Vec<usize> = groups.iter().flatten().copied().collect();
-        let mut row_breaks = Vec::new();
-        let mut pos = 0;
-        for g in &groups[..groups.len().saturating_sub(1)] {
-            pos += g.len();
-            row_breaks.push(pos);
-        }
-        // Each unit goes with the assembly it listens to most.
-        let mut cols: Vec<(usize, f64, usize)> = (0..a.ncols())
-            .map(|c| {
-                let (best, strength) = groups
-                    .iter()
-                    .enumerate()
-                    .map(|(gi, g)| {
-                        (
-                            gi,
-                            g.iter().map(|&r| a[[r, c]]).sum::<f64>() / g.len() as f64,
-                        )
-                    })
-                    .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
-                (best, strength, c)
-            })
-            .collect();
-        cols.sort_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)));
-        panels.push(crate::plot::Panel {
-            values: a.clone(),
-            row_order,
-            col_order: cols.iter().map(|c| c.2).collect(),
-            row_breaks,
-        });
         reports.push(HiddenLayerAssemblies {
             layer: k,
             n_neurons: w.nrows(),
@@ -237,8 +210,29 @@ pub fn hidden_layers(
             source,
             gamma,
         });
+        similarities.push(sim);
     }
-    Ok((reports, panels))
+    Ok((reports, similarities))
+}
+
+/// Mean of each column of `h` [N, n] over the rows of each label: the labels present, sorted,
+/// and a [classes, n] array. Rows beyond the shorter of `h` and `labels` are not used.
+pub fn class_means(h: ArrayView2<f32>, labels: &[i64]) -> (Vec<i64>, Array2<f64>) {
+    let mut classes: Vec<i64> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut sums = Array2::<f64>::zeros((classes.len(), h.ncols()));
+    let mut counts = vec![0usize; classes.len()];
+    for (row, label) in h.rows().into_iter().zip(labels) {
+        let c = classes.binary_search(label).unwrap_or_default();
+        counts[c] += 1;
+        let mut sum = sums.row_mut(c);
+        sum.zip_mut_with(&row, |s, &v| *s += v as f64);
+    }
+    for (mut sum, &n) in sums.rows_mut().into_iter().zip(&counts) {
+        sum /= n.max(1) as f64;
+    }
+    (classes, sums)
 }
 
 #[cfg(test)]
@@ -260,6 +254,16 @@ mod tests {
         assert!((r.fan_in_concentration - 1.0).abs() < 1e-12);
         // Two equal disconnected cliques: Q = 1 − 2·(1/2)² = 0.5.
         assert!((r.modularity - 0.5).abs() < 1e-9, "{}", r.modularity);
+    }
+
+    #[test]
+    fn class_means_average_each_label() {
+        let h = ndarray::array![[1.0f32, 0.0], [3.0, 2.0], [5.0, 4.0]];
+        let (classes, means) = class_means(h.view(), &[4, 2, 4]);
+        assert_eq!(classes, vec![2, 4]);
+        assert_eq!(means, ndarray::array![[3.0, 2.0], [3.0, 2.0]]);
+        let (none, empty) = class_means(h.view(), &[]);
+        assert!(none.is_empty() && empty.nrows() == 0);
     }
 
     #[test]

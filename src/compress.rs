@@ -53,6 +53,17 @@ pub enum Source {
     Original,
 }
 
+/// One of the four searches (each source with each allocation): every candidate it evaluated,
+/// the ratio it chose, or why it chose none.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchRun {
+    pub source: Source,
+    pub allocation: Allocation,
+    pub candidates: Vec<prune::Candidate>,
+    pub chosen_ratio: Option<f64>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressReport {
     pub finetune: StageFinetune,
@@ -61,6 +72,8 @@ pub struct CompressReport {
     pub allocation: Allocation,
     pub prune: PruneReport,
     pub search: SearchReport,
+    /// Every search that was run, the chosen one among them.
+    pub searches: Vec<SearchRun>,
     /// Epochs of healing each candidate got, and the seconds the whole search took.
     pub heal_epochs: usize,
     pub search_seconds: f64,
@@ -188,6 +201,12 @@ fn with_predictions(
     })
 }
 
+/// The chosen cut and every search run.
+struct Searched {
+    chosen: Chosen,
+    runs: Vec<SearchRun>,
+}
+
 /// Runs the pipeline. Returns the candidate and the report; the caller writes the candidate
 /// only when `report.passed`.
 pub fn compress(
@@ -209,7 +228,7 @@ pub fn compress(
     let finetune = stage(&tuned, started.elapsed().as_secs_f64());
     observer.stage("search");
     let t = std::time::Instant::now();
-    let chosen = search_all(input, cfg, &plan, &tuned, observer.progress())?;
+    let Searched { chosen, runs } = search_all(input, cfg, &plan, &tuned, observer.progress())?;
     let search_seconds = t.elapsed().as_secs_f64();
     observer.stage("validate");
     let validation = validate_candidate(input, &plan.limits, &chosen.model)?;
@@ -221,6 +240,7 @@ pub fn compress(
         allocation: chosen.allocation,
         prune: chosen.prune,
         search: chosen.search,
+        searches: runs,
         heal_epochs: cfg.heal_epochs,
         search_seconds,
         validation,
@@ -242,7 +262,7 @@ fn search_all(
     plan: &Plan,
     tuned: &train::Outcome,
     progress: &dyn Progress,
-) -> Result<Chosen> {
+) -> Result<Searched> {
     // Candidates run two at a time on the machine's cores: one thread each.
     let heal_base = FinetuneConfig {
         engine_opts: crate::engine::EngineOptions {
@@ -266,6 +286,7 @@ fn search_all(
     };
     let mut best: Option<Chosen> = None;
     let mut first_error = None;
+    let mut runs = Vec::new();
     for (source, from) in [
         (Source::BeanFinetuned, &tuned.model),
         (Source::Original, input.model),
@@ -285,7 +306,8 @@ fn search_all(
                 post: Some(&heal),
                 progress,
             };
-            match prune::search(from, &spec) {
+            let (run, searched) = run_search(from, &spec, source, allocation);
+            match searched {
                 Ok((model, prune, search)) => {
                     let params = crate::inspect::report(&model)?.params_total;
                     let better = best.as_ref().is_none_or(|b| {
@@ -309,9 +331,39 @@ fn search_all(
                     first_error.get_or_insert(e);
                 }
             }
+            runs.push(run);
         }
     }
-    best.ok_or_else(|| first_error.expect("four searches ran"))
+    match best {
+        Some(chosen) => Ok(Searched { chosen, runs }),
+        None => Err(first_error.expect("four searches ran")),
+    }
+}
+
+/// One of the searches: its record for the report, and its chosen cut or why there is none.
+fn run_search(
+    from: &Model,
+    spec: &prune::Search,
+    source: Source,
+    allocation: Allocation,
+) -> (SearchRun, Result<(Model, PruneReport, SearchReport)>) {
+    let mut run = SearchRun {
+        source,
+        allocation,
+        candidates: Vec::new(),
+        chosen_ratio: None,
+        error: None,
+    };
+    let searched = prune::search_candidates(from, spec).and_then(|searched| {
+        run.candidates = searched.candidates.clone();
+        let why = searched.why(spec);
+        searched.best.ok_or(why)
+    });
+    match &searched {
+        Ok((_, _, search)) => run.chosen_ratio = Some(search.chosen_ratio),
+        Err(e) => run.error = Some(e.to_string()),
+    }
+    (run, searched)
 }
 
 /// Writes the candidate to a temporary folder beside the output (so its file sizes are real)

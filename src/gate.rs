@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_metric_follows_the_data() {
-        let x = crate::data::Features::F32(ndarray::ArrayD::zeros(vec![2, 1]));
+        let x = crate::data::Features::F32(ndarray::ArrayD::zeros(vec![2, 1]).into_shared());
         let mut d = Dataset {
             path: "d.npz".into(),
             x,

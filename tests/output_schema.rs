@@ -1,8 +1,8 @@
 //! The output contract CI scripts rely on: every JSON object the commands print (`--json`) or
-//! write (`--report`, `--metrics` lines) starts with `schema_version` 1, its fields — every key
-//! path — are those recorded in `tests/schema/<output>.txt`, and each key is documented in
-//! docs/OUTPUT.md. A deliberate change rewrites the records with `BEAN_ONNX_UPDATE_SCHEMA=1`
-//! (and raises the schema version when a field is renamed or removed).
+//! write (`--report`, `--metrics` lines, `--plot` sidecars) starts with `schema_version` 1, its
+//! fields — every key path — are those recorded in `tests/schema/<output>.txt`, and each key is
+//! documented in docs/OUTPUT.md. A deliberate change rewrites the records with
+//! `BEAN_ONNX_UPDATE_SCHEMA=1` (and raises the schema version when a field is renamed or removed).
 mod common;
 use common::*;
 use std::collections::BTreeSet;
@@ -107,6 +107,8 @@ fn every_json_output_is_versioned_pinned_and_documented() {
     );
     let metrics = d.join("m.jsonl");
     let tuned = d.join("tuned.onnx");
+    let (tplot, aplot, cplot) = (d.join("t.png"), d.join("a.svg"), d.join("c.png"));
+    let sidecar = |p: &Path| json(&bean_onnx::plot::sidecar_path(p));
     let finetune = [
         &"finetune" as &dyn AsRef<std::ffi::OsStr>,
         &m,
@@ -120,16 +122,20 @@ fn every_json_output_is_versioned_pinned_and_documented() {
         &"1",
         &"--metrics",
         &metrics,
+        &"--plot",
+        &tplot,
     ];
     pinned("finetune", &run_json(&with(&finetune), 0), &docs);
     let line = std::fs::read_to_string(&metrics).unwrap();
     let line: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     pinned("finetune-metrics-line", &line, &docs);
+    pinned("plot-training", &sidecar(&tplot), &docs);
     pinned(
         "assemblies",
-        &run_json(&with(&[&"assemblies", &m]), 0),
+        &run_json(&with(&[&"assemblies", &m, &"--plot", &aplot]), 0),
         &docs,
     );
+    pinned("plot-assemblies", &sidecar(&aplot), &docs);
     let pruned = d.join("pruned.onnx");
     let prune = [
         &"prune" as &dyn AsRef<std::ffi::OsStr>,
@@ -171,9 +177,12 @@ fn every_json_output_is_versioned_pinned_and_documented() {
         &"1",
         &"--report",
         &report,
+        &"--plot",
+        &cplot,
     ];
     let printed = run_json(&with(&compress), 0);
     pinned("compress", &printed, &docs);
+    pinned("plot-search", &sidecar(&cplot), &docs);
     assert_eq!(json(&report), printed, "--report and --json say the same");
     // A compress that fails still writes its report, with the reason.
     let bad_data = fixture("gemm_transb1.io.npz");

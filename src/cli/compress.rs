@@ -57,6 +57,11 @@ pub struct CompressArgs {
     /// Write the full report (stages, search, validation, why the gate failed) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Draw every search candidate (accuracy against params and MACs, per source and allocation,
+    /// with the budget, the original and the chosen model) to this .png or .svg; the numbers
+    /// drawn go to PLOT.json. Drawn whether the gate passes or not.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// BEAN variant for the fine-tune: 1 or 2.
     #[arg(long, default_value = "1")]
     pub bean: BeanVariant,
@@ -215,7 +220,13 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
     if let Some(r) = &args.report {
         outputs.push(("--report".into(), r.clone()));
     }
+    if let Some(p) = &args.plot {
+        outputs.extend(super::plotting::outputs(p));
+    }
     let protected = check_outputs(&model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    if let Some(p) = &args.plot {
+        super::plotting::check_format(p)?;
+    }
     let _lock = OutputLock::acquire(&args.output)?;
     // From here on the report is ours to write: every failure goes through `failed`.
     let cfg = match config(&args) {
@@ -270,6 +281,9 @@ pub fn run(args: CompressArgs) -> Result<ExitCode> {
     });
     if let Some(p) = &args.report {
         write_report(p, &value)?;
+    }
+    if let Some(p) = &args.plot {
+        super::plotting::write(&super::plotting::search_figure(&report, &args.model), p)?;
     }
     if args.json {
         super::output::print_json(&value, "report")?;

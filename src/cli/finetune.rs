@@ -79,6 +79,10 @@ pub struct FinetuneArgs {
     /// started anew, or appended to with --resume.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Draw the task loss, BEAN term and train/validation accuracy per epoch to this .png or
+    /// .svg; the numbers drawn go to PLOT.json.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Continue from OUTPUT.ckpt.{json,npz} (written after every epoch) when it exists.
     #[arg(long)]
     pub resume: bool,
@@ -193,6 +197,12 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
         let _ = std::fs::remove_file(p);
     }
     let summary = summary(&outcome, &cfg, &args.output);
+    if let Some(p) = &args.plot {
+        super::plotting::write(
+            &super::plotting::training_figure(&summary.history, &args.model),
+            p,
+        )?;
+    }
     if args.json {
         super::output::print_json(&summary, "summary")?;
     } else {
@@ -213,7 +223,14 @@ fn check_files(args: &FinetuneArgs, model: &Model, checkpoint_base: &Path) -> Re
     if let Some(m) = &args.metrics {
         outputs.push(("--metrics".into(), m.clone()));
     }
-    check_outputs(model, &args.model, &inputs, &super::as_outputs(&outputs))
+    if let Some(p) = &args.plot {
+        outputs.extend(super::plotting::outputs(p));
+    }
+    let protected = check_outputs(model, &args.model, &inputs, &super::as_outputs(&outputs))?;
+    if let Some(p) = &args.plot {
+        super::plotting::check_format(p)?;
+    }
+    Ok(protected)
 }
 
 /// The checkpoint to continue from, with --resume (None, with a note, when there is none).

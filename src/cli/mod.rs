@@ -5,6 +5,7 @@ pub mod compress;
 pub mod finetune;
 pub mod output;
 mod parse;
+mod plotting;
 pub mod prune;
 pub mod validate;
 

@@ -471,10 +471,13 @@ pub struct Candidate {
     pub ratio: f64,
     pub accuracy: Option<f64>,
     pub rmse: Option<f64>,
+    /// The candidate's parameters and dense MACs per sample (as `inspect` counts them).
+    pub params: usize,
+    pub macs: usize,
 }
 
 impl Candidate {
-    fn new(ratio: f64, metric: GateMetric, value: f64) -> Candidate {
+    fn new(ratio: f64, metric: GateMetric, value: f64, size: &crate::inspect::Report) -> Candidate {
         let (accuracy, rmse) = match metric {
             GateMetric::Regression => (None, Some(value)),
             _ => (Some(value), None),
@@ -483,6 +486,8 @@ impl Candidate {
             ratio,
             accuracy,
             rmse,
+            params: size.params_total,
+            macs: size.macs_total,
         }
     }
 
@@ -582,8 +587,33 @@ impl Evaluated {
 }
 
 /// The largest uniform ratio whose pruned (and post-processed) model stays within the budget:
-/// a 5% grid, then 1% steps above the best, candidates evaluated in parallel.
+/// a 5% grid, then 1% steps above the best, candidates evaluated in parallel. A budget no cut
+/// meets is an error.
 pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchReport)> {
+    let searched = search_candidates(model, s)?;
+    searched
+        .best
+        .ok_or_else(|| nothing_within(s, searched.baseline, searched.best_cut))
+}
+
+/// What a search evaluated: every candidate, sorted by ratio, and the chosen cut when one is
+/// within the budget (else `why` says why none is).
+pub struct Searched {
+    pub baseline: f64,
+    pub candidates: Vec<Candidate>,
+    pub best: Option<(Model, PruneReport, SearchReport)>,
+    best_cut: f64,
+}
+
+impl Searched {
+    /// Why no cut was chosen by the search `s` (meaningful when `best` is None).
+    pub fn why(&self, s: &Search) -> Error {
+        nothing_within(s, self.baseline, self.best_cut)
+    }
+}
+
+/// [`search`], keeping every candidate whether or not one is within the budget.
+pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
     if !(s.max_drop_points >= 0.0 && s.max_drop_points.is_finite()) {
         return Err(Error::Invalid(format!(
             "the {} budget must be a non-negative number, got {}",
@@ -622,26 +652,31 @@ pub fn search(model: &Model, s: &Search) -> Result<(Model, PruneReport, SearchRe
         .filter(|e| e.cuts())
         .map(|e| e.candidate.quality())
         .fold(f64::NAN, f64::max);
-    let Some(best) = results
+    let best = results
         .into_iter()
         .filter(within)
         .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
-    else {
-        return Err(nothing_within(s, baseline, best_cut));
-    };
-    let regression = s.metric == GateMetric::Regression;
-    let report = SearchReport {
-        baseline_accuracy: (!regression).then_some(baseline),
-        max_accuracy_drop: (!regression).then_some(s.max_drop_points),
-        chosen_ratio: best.candidate.ratio,
-        chosen_accuracy: best.candidate.accuracy,
+        .map(|best| {
+            let regression = s.metric == GateMetric::Regression;
+            let report = SearchReport {
+                baseline_accuracy: (!regression).then_some(baseline),
+                max_accuracy_drop: (!regression).then_some(s.max_drop_points),
+                chosen_ratio: best.candidate.ratio,
+                chosen_accuracy: best.candidate.accuracy,
+                candidates: candidates.clone(),
+                metric: s.metric,
+                baseline_rmse: regression.then_some(baseline),
+                max_rmse_increase: regression.then_some(s.max_drop_points),
+                chosen_rmse: best.candidate.rmse,
+            };
+            (best.model, best.report, report)
+        });
+    Ok(Searched {
+        baseline,
         candidates,
-        metric: s.metric,
-        baseline_rmse: regression.then_some(baseline),
-        max_rmse_increase: regression.then_some(s.max_drop_points),
-        chosen_rmse: best.candidate.rmse,
-    };
-    Ok((best.model, best.report, report))
+        best,
+        best_cut,
+    })
 }
 
 fn budget_name(metric: GateMetric) -> &'static str {
@@ -678,10 +713,11 @@ fn evaluate_ratios(
                 GateMetric::Regression => "RMSE",
                 _ => "accuracy",
             };
+            let size = crate::inspect::report(&m)?;
             s.progress
                 .advance(&format!("ratio {ratio:.2}: {name} {value:.4}"));
             Ok(Evaluated {
-                candidate: Candidate::new(ratio, s.metric, value),
+                candidate: Candidate::new(ratio, s.metric, value, &size),
                 value,
                 model: m,
                 report,
