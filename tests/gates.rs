@@ -161,6 +161,43 @@ fn run_json(args: &[&dyn AsRef<std::ffi::OsStr>], code: i32) -> serde_json::Valu
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// A short compress (1 epoch, 1 heal epoch, tract) of `model` on `train`, gated on `test` with
+/// `limits` (flag, value, …), expecting exit `code`; its `--json`.
+fn compress_json(
+    model: &Path,
+    (train, test): (&Path, &Path),
+    out: &Path,
+    limits: &[&str],
+    code: i32,
+) -> serde_json::Value {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"compress",
+        &model,
+        &"--data",
+        &train,
+        &"--test",
+        &test,
+        &"-o",
+        &out,
+    ];
+    for l in limits {
+        args.push(l);
+    }
+    const SHORT_RUN: [&str; 7] = [
+        "--epochs",
+        "1",
+        "--heal-epochs",
+        "1",
+        "--engine",
+        "tract",
+        "--json",
+    ];
+    for a in &SHORT_RUN {
+        args.push(a);
+    }
+    run_json(&args, code)
+}
+
 fn prune(model: &Path, data: &Path, out: &Path, extra: &[&str]) {
     let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
         &"prune",
@@ -452,26 +489,11 @@ fn validate_refuses_targets_of_another_width_than_the_output() {
 fn compress_a_regressor() {
     let r = regression_setup();
     let out = r.dir.join("small.onnx");
-    let v = run_json(
-        &[
-            &"compress",
-            &r.model,
-            &"--data",
-            &r.train,
-            &"--test",
-            &r.test,
-            &"-o",
-            &out,
-            &"--max-rmse-increase",
-            &"0.01",
-            &"--epochs",
-            &"1",
-            &"--heal-epochs",
-            &"1",
-            &"--engine",
-            &"tract",
-            &"--json",
-        ],
+    let v = compress_json(
+        &r.model,
+        (&r.train, &r.test),
+        &out,
+        &["--max-rmse-increase", "0.01"],
         0,
     );
     let report = &v["report"];
@@ -485,28 +507,11 @@ fn compress_a_regressor() {
     assert!((f(&report["validation"]["candidate"]["rmse"]) - expect).abs() < 1e-6);
     assert!(expect - original <= 0.01 + 1e-9, "{expect} vs {original}");
     let never = r.dir.join("never.onnx");
-    let failed = run_json(
-        &[
-            &"compress",
-            &r.model,
-            &"--data",
-            &r.train,
-            &"--test",
-            &r.test,
-            &"-o",
-            &never,
-            &"--max-rmse-increase",
-            &"0.01",
-            &"--max-abs-diff",
-            &"1e-9",
-            &"--epochs",
-            &"1",
-            &"--heal-epochs",
-            &"1",
-            &"--engine",
-            &"tract",
-            &"--json",
-        ],
+    let failed = compress_json(
+        &r.model,
+        (&r.train, &r.test),
+        &never,
+        &["--max-rmse-increase", "0.01", "--max-abs-diff", "1e-9"],
         3,
     );
     assert!(failed["report"]["reason"]
@@ -538,26 +543,11 @@ fn compress_a_regressor() {
 fn compress_on_unlabelled_data() {
     let u = unlabelled_setup();
     let out = u.dir.join("small.onnx");
-    let v = run_json(
-        &[
-            &"compress",
-            &u.model,
-            &"--data",
-            &u.train,
-            &"--test",
-            &u.test,
-            &"-o",
-            &out,
-            &"--max-accuracy-drop",
-            &"3",
-            &"--epochs",
-            &"1",
-            &"--heal-epochs",
-            &"1",
-            &"--engine",
-            &"tract",
-            &"--json",
-        ],
+    let v = compress_json(
+        &u.model,
+        (&u.train, &u.test),
+        &out,
+        &["--max-accuracy-drop", "3"],
         0,
     );
     let report = &v["report"];
