@@ -77,6 +77,11 @@ pub struct CompressReport {
     /// Epochs of healing each candidate got, and the seconds the whole search took.
     pub heal_epochs: usize,
     pub search_seconds: f64,
+    /// Seconds spent healing candidates, summed over candidates (they heal two at a time, so
+    /// this can exceed the search's wall time); part of `search_seconds`.
+    pub heal_seconds: f64,
+    /// Seconds of the final validation on the test data.
+    pub validate_seconds: f64,
     pub validation: Validation,
     pub passed: bool,
     /// Why the gate failed, when it did.
@@ -205,6 +210,8 @@ fn with_predictions(
 struct Searched {
     chosen: Chosen,
     runs: Vec<SearchRun>,
+    /// Seconds spent healing, summed over candidates.
+    heal_seconds: f64,
 }
 
 /// Runs the pipeline. Returns the candidate and the report; the caller writes the candidate
@@ -228,10 +235,16 @@ pub fn compress(
     let finetune = stage(&tuned, started.elapsed().as_secs_f64());
     observer.stage("search");
     let t = std::time::Instant::now();
-    let Searched { chosen, runs } = search_all(input, cfg, &plan, &tuned, observer.progress())?;
+    let Searched {
+        chosen,
+        runs,
+        heal_seconds,
+    } = search_all(input, cfg, &plan, &tuned, observer.progress())?;
     let search_seconds = t.elapsed().as_secs_f64();
     observer.stage("validate");
+    let t = std::time::Instant::now();
     let validation = validate_candidate(input, &plan.limits, &chosen.model)?;
+    let validate_seconds = t.elapsed().as_secs_f64();
     let passed = validation.passed;
     let reason = validation.reason.clone();
     let report = CompressReport {
@@ -243,6 +256,8 @@ pub fn compress(
         searches: runs,
         heal_epochs: cfg.heal_epochs,
         search_seconds,
+        heal_seconds,
+        validate_seconds,
         validation,
         passed,
         reason,
@@ -272,7 +287,14 @@ fn search_all(
         ..cfg.finetune.clone()
     };
     let heal_train = plan.heal_train.as_ref().unwrap_or(input.train);
-    let heal = |m: Model| train::heal(m, heal_train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+    let heal_nanos = std::sync::atomic::AtomicU64::new(0);
+    let heal = |m: Model| {
+        let t = std::time::Instant::now();
+        let healed = train::heal(m, heal_train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
+        let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        heal_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        healed
+    };
     let val = plan.search_val(input);
     // Measured against the original model, not the fine-tuned one.
     let baseline = match plan.metric {
@@ -310,21 +332,15 @@ fn search_all(
             match searched {
                 Ok((model, prune, search)) => {
                     let params = crate::inspect::report(&model)?.params_total;
-                    let better = best.as_ref().is_none_or(|b| {
-                        params < b.params
-                            || (params == b.params
-                                && search.chosen_quality() > b.search.chosen_quality())
-                    });
-                    if better {
-                        best = Some(Chosen {
-                            model,
-                            prune,
-                            search,
-                            source,
-                            allocation,
-                            params,
-                        });
-                    }
+                    let found = Chosen {
+                        model,
+                        prune,
+                        search,
+                        source,
+                        allocation,
+                        params,
+                    };
+                    keep_smaller(&mut best, found);
                 }
                 Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
                 Err(e) => {
@@ -335,8 +351,24 @@ fn search_all(
         }
     }
     match best {
-        Some(chosen) => Ok(Searched { chosen, runs }),
+        Some(chosen) => Ok(Searched {
+            chosen,
+            runs,
+            heal_seconds: heal_nanos.into_inner() as f64 * 1e-9,
+        }),
         None => Err(first_error.expect("four searches ran")),
+    }
+}
+
+/// Keeps `found` when it has fewer params than `best` (or as many and a better value).
+fn keep_smaller(best: &mut Option<Chosen>, found: Chosen) {
+    let better = best.as_ref().is_none_or(|b| {
+        found.params < b.params
+            || (found.params == b.params
+                && found.search.chosen_quality() > b.search.chosen_quality())
+    });
+    if better {
+        *best = Some(found);
     }
 }
 
