@@ -9,7 +9,10 @@
 //!
 //! Contract: [`apply`] reads the current values and writes the next ones into separate buffers
 //! of the same lengths (so the state before the step survives it); the result does not depend
-//! on how the work is split between threads (every element is computed on its own).
+//! on how the work is split between threads (every element is computed on its own). With
+//! `parallel` false it runs on the calling thread alone: a caller already inside a rayon task
+//! (compress heals candidates two at a time) must not wait on rayon, or the waiting worker would
+//! start other candidates meanwhile.
 use rayon::prelude::*;
 
 /// Elements per parallel task: large enough that scheduling costs nothing next to the arithmetic.
@@ -43,7 +46,7 @@ pub struct TensorUpdate<'a> {
 
 /// Writes the next param and slots of one tensor after a step with learning rate `lr` at step
 /// `step` (from 1). Panics if the buffers' lengths differ (a bug in the caller, not bad input).
-pub fn apply(rule: UpdateRule, lr: f32, step: u64, t: TensorUpdate<'_>) {
+pub fn apply(rule: UpdateRule, lr: f32, step: u64, t: TensorUpdate<'_>, parallel: bool) {
     let n = t.param.len();
     assert!(
         t.grad.len() == n && t.next_param.len() == n,
@@ -53,41 +56,51 @@ pub fn apply(rule: UpdateRule, lr: f32, step: u64, t: TensorUpdate<'_>) {
         (UpdateRule::Sgd { momentum }, [buf], [next_buf]) => sgd(
             momentum as f32,
             lr,
-            t.param,
-            t.grad,
-            buf,
-            t.next_param,
-            next_buf,
+            (t.param, t.grad, buf),
+            (t.next_param, next_buf),
+            parallel,
         ),
         (UpdateRule::Adam { beta1, beta2, eps }, [m, v], [next_m, next_v]) => {
             let c = AdamConstants::at(beta1, beta2, eps, lr, step);
-            adam(&c, t.param, t.grad, (m, v), t.next_param, (next_m, next_v))
+            adam(
+                &c,
+                (t.param, t.grad, m, v),
+                (t.next_param, next_m, next_v),
+                parallel,
+            )
         }
         _ => panic!("{} optimizer slots given for {rule:?}", t.slots.len()),
+    }
+}
+
+/// Runs `body` on each chunk's index and items, on rayon's threads or on this one.
+fn for_each_chunk<T: Send>(items: Vec<T>, parallel: bool, body: impl Fn((usize, T)) + Sync + Send) {
+    if parallel {
+        items.into_par_iter().enumerate().for_each(body);
+    } else {
+        items.into_iter().enumerate().for_each(body);
     }
 }
 
 fn sgd(
     mu: f32,
     lr: f32,
-    p: &[f32],
-    g: &[f32],
-    buf: &[f32],
-    p_out: &mut [f32],
-    buf_out: &mut [f32],
+    (p, g, buf): (&[f32], &[f32], &[f32]),
+    (p_out, buf_out): (&mut [f32], &mut [f32]),
+    parallel: bool,
 ) {
-    p_out
-        .par_chunks_mut(CHUNK)
-        .zip(buf_out.par_chunks_mut(CHUNK))
-        .enumerate()
-        .for_each(|(c, (p_out, buf_out))| {
-            let at = c * CHUNK;
-            for i in 0..p_out.len() {
-                let b = buf[at + i] * mu + g[at + i];
-                buf_out[i] = b;
-                p_out[i] = p[at + i] - lr * b;
-            }
-        });
+    let chunks: Vec<_> = p_out
+        .chunks_mut(CHUNK)
+        .zip(buf_out.chunks_mut(CHUNK))
+        .collect();
+    for_each_chunk(chunks, parallel, |(c, (p_out, buf_out))| {
+        let at = c * CHUNK;
+        for i in 0..p_out.len() {
+            let b = buf[at + i] * mu + g[at + i];
+            buf_out[i] = b;
+            p_out[i] = p[at + i] - lr * b;
+        }
+    });
 }
 
 /// Adam's per-step scalars, in f32 as the graph computes them.
@@ -119,28 +132,26 @@ impl AdamConstants {
 
 fn adam(
     c: &AdamConstants,
-    p: &[f32],
-    g: &[f32],
-    (m, v): (&[f32], &[f32]),
-    p_out: &mut [f32],
-    (m_out, v_out): (&mut [f32], &mut [f32]),
+    (p, g, m, v): (&[f32], &[f32], &[f32], &[f32]),
+    (p_out, m_out, v_out): (&mut [f32], &mut [f32], &mut [f32]),
+    parallel: bool,
 ) {
-    p_out
-        .par_chunks_mut(CHUNK)
-        .zip(m_out.par_chunks_mut(CHUNK))
-        .zip(v_out.par_chunks_mut(CHUNK))
-        .enumerate()
-        .for_each(|(k, ((p_out, m_out), v_out))| {
-            let at = k * CHUNK;
-            for i in 0..p_out.len() {
-                let gi = g[at + i];
-                let mi = m[at + i] * c.beta1 + gi * c.one_minus_beta1;
-                let vi = v[at + i] * c.beta2 + (gi * gi) * c.one_minus_beta2;
-                m_out[i] = mi;
-                v_out[i] = vi;
-                p_out[i] = p[at + i] - c.step_size * (mi / (vi.sqrt() + c.eps_hat));
-            }
-        });
+    let chunks: Vec<_> = p_out
+        .chunks_mut(CHUNK)
+        .zip(m_out.chunks_mut(CHUNK))
+        .zip(v_out.chunks_mut(CHUNK))
+        .collect();
+    for_each_chunk(chunks, parallel, |(k, ((p_out, m_out), v_out))| {
+        let at = k * CHUNK;
+        for i in 0..p_out.len() {
+            let gi = g[at + i];
+            let mi = m[at + i] * c.beta1 + gi * c.one_minus_beta1;
+            let vi = v[at + i] * c.beta2 + (gi * gi) * c.one_minus_beta2;
+            m_out[i] = mi;
+            v_out[i] = vi;
+            p_out[i] = p[at + i] - c.step_size * (mi / (vi.sqrt() + c.eps_hat));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -190,6 +201,7 @@ mod tests {
                     next_param: &mut p2,
                     next_slots: &mut [&mut m2, &mut v2],
                 },
+                t % 2 == 0,
             );
             for i in (0..n).step_by(97) {
                 let (pr, mr, vr) = adam_reference(
@@ -234,6 +246,7 @@ mod tests {
                 next_param: &mut p2,
                 next_slots: &mut [&mut buf2],
             },
+            false,
         );
         for i in 0..n {
             let b = 0.9f32 * buf[i] + g[i];

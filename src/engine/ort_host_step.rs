@@ -24,7 +24,8 @@ pub struct OrtHostStepRunner {
     scalar_slots: [usize; 4],
     gradient_slots: Vec<usize>,
     sets: StateSets,
-    pool: rayon::ThreadPool,
+    /// The update's threads; None for one thread: the update then runs on the caller's thread.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl OrtHostStepRunner {
@@ -32,9 +33,13 @@ impl OrtHostStepRunner {
         let bytes = crate::onnx::to_bytes(&host.model);
         let (session, provider) = build_session(&bytes, opts)?;
         let gradients: Vec<&str> = host.gradients.iter().map(String::as_str).collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.threads)
-            .build()
+        let pool = (opts.threads != 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(opts.threads)
+                    .build()
+            })
+            .transpose()
             .map_err(|e| Error::Invalid(format!("cannot start the update threads: {e}")))?;
         let shapes: Vec<Vec<usize>> = graph.state.iter().map(|b| b.shape.clone()).collect();
         Ok(OrtHostStepRunner {
@@ -75,11 +80,11 @@ fn run_gradients<'s>(
 /// State order: the params, then each slot of every param (slot by slot).
 fn update_all(
     rule: UpdateRule,
-    lr: f32,
-    step: u64,
+    (lr, step): (f32, u64),
     current: &[ArrayD<f32>],
     gradients: &[&[f32]],
     next: &mut [ArrayD<f32>],
+    parallel: bool,
 ) -> Result<()> {
     let n = gradients.len();
     let (next_params, next_slots) = next.split_at_mut(n);
@@ -104,7 +109,7 @@ fn update_all(
                 .ok_or_else(|| Error::Invalid("a state buffer is not contiguous".into()))?,
             next_slots: &mut outs,
         };
-        fused_update::apply(rule, lr, step, update);
+        fused_update::apply(rule, lr, step, update, parallel);
     }
     Ok(())
 }
@@ -150,7 +155,12 @@ impl StepRunner for OrtHostStepRunner {
                 .collect::<Result<_>>()?;
             let (current, next) = sets.current_and_spare();
             let (rule, lr, step) = (*rule, batch.lr, batch.step);
-            pool.install(|| update_all(rule, lr, step, current, &gradients, next))?;
+            match pool {
+                Some(pool) => {
+                    pool.install(|| update_all(rule, (lr, step), current, &gradients, next, true))?
+                }
+                None => update_all(rule, (lr, step), current, &gradients, next, false)?,
+            }
         }
         sets.advance(scalars.all_finite());
         Ok(scalars)
