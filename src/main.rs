@@ -17,6 +17,7 @@ use std::process::ExitCode;
     version,
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
+    override_usage = "bean-onnx <COMMAND>\n       bean-onnx --version",
     arg_required_else_help = true,
     about = "Make ONNX MLPs smaller without the training code"
 )]
@@ -63,6 +64,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends the process quietly, as in any Unix tool,
+    // instead of a panic in println! (Rust ignores SIGPIPE by default).
+    // SAFETY: called first, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     bean_onnx::engine::tract_engine::quiet_tract_panics();
     if let Err(e) = handle_signals() {
