@@ -27,6 +27,10 @@ pub struct CompressConfig {
     pub max_rmse_increase: Option<f64>,
     /// Bound of the gate on the largest difference of any output value.
     pub max_abs_diff: Option<f64>,
+    /// Least speed-up over the original the gate requires (see `validate`).
+    pub min_speedup: Option<f64>,
+    /// Most parameters the gate allows the candidate.
+    pub max_params: Option<usize>,
     /// Budget of the search on validation data, in the gate's unit (points, or RMSE): below the
     /// gate's, so that a cut chosen on one sample of data still passes the gate on another.
     /// None: a quarter of the gate's budget.
@@ -157,6 +161,8 @@ impl Plan {
             max_drop_points: (!regression).then_some(cfg.max_accuracy_drop),
             max_rmse_increase: cfg.max_rmse_increase,
             max_abs_diff: cfg.max_abs_diff,
+            min_speedup: cfg.min_speedup,
+            max_params: cfg.max_params,
         };
         limits.check(metric, &input.test.path)?;
         let gate_budget =
@@ -278,23 +284,8 @@ fn search_all(
     tuned: &train::Outcome,
     progress: &dyn Progress,
 ) -> Result<Searched> {
-    // Candidates run two at a time on the machine's cores: one thread each.
-    let heal_base = FinetuneConfig {
-        engine_opts: crate::engine::EngineOptions {
-            threads: 1,
-            ..cfg.finetune.engine_opts
-        },
-        ..cfg.finetune.clone()
-    };
-    let heal_train = plan.heal_train.as_ref().unwrap_or(input.train);
-    let heal_nanos = std::sync::atomic::AtomicU64::new(0);
-    let heal = |m: Model| {
-        let t = std::time::Instant::now();
-        let healed = train::heal(m, heal_train, &heal_base, cfg.heal_epochs, cfg.heal_lr);
-        let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        heal_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
-        healed
-    };
+    let healer = Healer::new(input, cfg, plan)?;
+    let heal = |m: Model| healer.heal(m);
     let val = plan.search_val(input);
     // Measured against the original model, not the fine-tuned one.
     let baseline = match plan.metric {
@@ -354,9 +345,64 @@ fn search_all(
         Some(chosen) => Ok(Searched {
             chosen,
             runs,
-            heal_seconds: heal_nanos.into_inner() as f64 * 1e-9,
+            heal_seconds: healer.seconds(),
         }),
         None => Err(first_error.expect("four searches ran")),
+    }
+}
+
+/// Heals search candidates: a short plain fine-tune of each on the heal data, whose rows are
+/// prepared once (every candidate shares the original's prelude and head), timed in sum.
+struct Healer<'a> {
+    data: &'a Dataset,
+    prepared: Option<train::PreparedRows>,
+    cfg: FinetuneConfig,
+    schedule: (usize, f64),
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Healer<'a> {
+    fn new(input: &CompressInput<'a>, cfg: &CompressConfig, plan: &'a Plan) -> Result<Self> {
+        // Candidates run two at a time on the machine's cores: one thread each.
+        let heal_cfg = FinetuneConfig {
+            engine_opts: crate::engine::EngineOptions {
+                threads: 1,
+                ..cfg.finetune.engine_opts
+            },
+            ..cfg.finetune.clone()
+        };
+        let data = plan.heal_train.as_ref().unwrap_or(input.train);
+        let prepared = match cfg.heal_epochs {
+            0 => None,
+            _ => train::PreparedRows::new(input.model, data, &heal_cfg)?,
+        };
+        Ok(Healer {
+            data,
+            prepared,
+            cfg: heal_cfg,
+            schedule: (cfg.heal_epochs, cfg.heal_lr),
+            nanos: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn heal(&self, m: Model) -> Result<Model> {
+        let t = std::time::Instant::now();
+        let healed = train::heal(
+            m,
+            self.data,
+            self.prepared.as_ref(),
+            &self.cfg,
+            self.schedule,
+        );
+        let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.nanos
+            .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        healed
+    }
+
+    /// Seconds spent healing, summed over candidates.
+    fn seconds(&self) -> f64 {
+        self.nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
     }
 }
 

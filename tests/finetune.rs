@@ -627,3 +627,39 @@ fn chains_through_pass_through_ops_are_fine_tuned_whole() {
         }
     }
 }
+
+/// Rows prepared once for many heals give the same model as rows prepared per heal, and serve
+/// only models with the same prelude: a changed scale in front of the chain is not served.
+#[test]
+fn prepared_rows_heal_alike_and_serve_only_the_same_prelude() {
+    let model = onnx::load(&model_dir("fashion-lenet").join("model.onnx")).unwrap();
+    let data = load(&model_dir("fashion-lenet").join("test.npz"), true).evenly_spaced(2000);
+    let cfg = FinetuneConfig::default();
+    let prepared = train::PreparedRows::new(&model, &data, &cfg)
+        .unwrap()
+        .unwrap();
+    assert!(prepared.serves(&model, &data).unwrap());
+    let heal = |p| train::heal(model.clone(), &data, p, &cfg, (1, 1e-3)).unwrap();
+    let (once, afresh) = (heal(Some(&prepared)), heal(None));
+    assert_eq!(onnx::to_bytes(&once), onnx::to_bytes(&afresh));
+    assert_ne!(
+        onnx::to_bytes(&once),
+        onnx::to_bytes(&model),
+        "healing changed it"
+    );
+    let mut rescaled = model.clone();
+    let constant = rescaled
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.op_type == "Constant")
+        .expect("the prelude's divisor");
+    let value = constant.attributes.iter_mut().find(|a| a.name == "value");
+    let Some(bean_onnx::ir::AttrValue::Tensor(t)) = value.map(|a| &mut a.value) else {
+        panic!("a tensor constant");
+    };
+    let dims = t.dims.clone();
+    let halved: Vec<f32> = t.as_f32().unwrap().iter().map(|v| v / 2.0).collect();
+    t.set_f32(dims, halved);
+    assert!(!prepared.serves(&rescaled, &data).unwrap());
+}

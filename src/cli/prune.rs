@@ -123,7 +123,14 @@ pub fn run(args: PruneArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     // Healing runs on every search candidate before it is judged, and on a fixed-ratio result.
-    let heal = |m| train::heal(m, &calib, &heal_base, args.heal_epochs, args.heal_lr);
+    // The rows are prepared once for every heal (candidates share the model's prelude and head).
+    let prepared = match args.heal_epochs {
+        0 => None,
+        _ => train::PreparedRows::new(&model, &calib, &heal_base)
+            .with_context(|| format!("cannot prepare {}", args.data.data.display()))?,
+    };
+    let schedule = (args.heal_epochs, args.heal_lr);
+    let heal = |m| train::heal(m, &calib, prepared.as_ref(), &heal_base, schedule);
     let (pruned, report, search) = cut(&args, &model, &calib, &cfg, &heal)
         .with_context(|| format!("cannot prune {}", args.model.display()))?;
     let save = SaveOptions {

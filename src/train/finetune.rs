@@ -5,6 +5,7 @@ use super::chain_input::ChainInput;
 use super::checkpoint::Checkpoint;
 use super::observer::{Observer, Silent};
 use super::plan::{self, apply_params, initial_state, targets, Plan};
+use super::prepared::PreparedRows;
 use super::step::StepSpec;
 use super::trainer::{EpochEnd, EpochSums, Trainer, TrainingSet};
 use super::FinetuneConfig;
@@ -108,12 +109,13 @@ impl Outcome {
 
 /// A short plain fine-tune after pruning: `cfg` with BEAN and baselines off, for `epochs` at
 /// `lr`, on labelled `data`. Returns `model` unchanged when `epochs` is 0.
+/// `prepared`: `data`'s rows prepared once for many heals (used when they serve `model`).
 pub fn heal(
     model: Model,
     data: &Dataset,
+    prepared: Option<&PreparedRows>,
     cfg: &FinetuneConfig,
-    epochs: usize,
-    lr: f64,
+    (epochs, lr): (usize, f64),
 ) -> Result<Model> {
     if epochs == 0 {
         return Ok(model);
@@ -125,7 +127,7 @@ pub fn heal(
         lr,
         ..cfg.clone()
     };
-    let o = finetune(&model, data, None, &heal_cfg, None, &mut Silent)?;
+    let o = finetune_rows(&model, data, prepared, None, &heal_cfg, None, &mut Silent)?;
     o.stop.into_result("healing")?;
     Ok(o.model)
 }
@@ -229,15 +231,57 @@ pub fn finetune(
     resume: Option<Checkpoint>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    finetune_rows(model, train, None, val, cfg, resume, observer)
+}
+
+/// [`finetune`] on `train`'s rows prepared once (`prepared`), when they serve `model`.
+fn finetune_rows(
+    model: &Model,
+    train: &Dataset,
+    prepared: Option<&PreparedRows>,
+    val: Option<&Dataset>,
+    cfg: &FinetuneConfig,
+    resume: Option<Checkpoint>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
     cfg.validate()?;
     single_input(model)?;
     let plan = plan::plan(model, cfg, train.y_values.is_some())?;
-    let set = training_set(model, &plan, train, val, cfg)?;
+    let reused = match prepared {
+        Some(p) => p.training_set(model, &plan, train, cfg)?,
+        None => None,
+    };
+    let set = match reused {
+        Some(set) => set,
+        None => training_set(model, &plan, train, cfg)?,
+    };
+    if let Some(v) = val.filter(|v| v.y.is_none()) {
+        return Err(Error::data(
+            &v.path,
+            "validation data needs class labels (array y)",
+        ));
+    }
+    if set.rows() == 0 {
+        return Err(Error::data(&train.path, "has no rows"));
+    }
+    run(model, &plan, &set, val, cfg, resume, observer)
+}
+
+/// The fine-tune of `model` on `set` (planned as `plan`).
+fn run(
+    model: &Model,
+    plan: &Plan,
+    set: &TrainingSet,
+    val: Option<&Dataset>,
+    cfg: &FinetuneConfig,
+    resume: Option<Checkpoint>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
     let graph = plan.spec.step_graph();
     let n_params = plan.spec.params().len();
     let mut trainer = Trainer::new(cfg.engine, &graph, n_params, &cfg.engine_opts, cfg.lr)?;
     let sig = (resume.is_some() || observer.keeps_checkpoints())
-        .then(|| signature(cfg, &plan.spec, model, &set, val));
+        .then(|| signature(cfg, &plan.spec, model, set, val));
     let mut ck = match resume {
         Some(ck) if ck.signature != sig => {
             return Err(Error::Invalid(
@@ -245,7 +289,7 @@ pub fn finetune(
             ))
         }
         Some(ck) => ck,
-        None => Checkpoint::start(sig, initial_state(model, &plan)),
+        None => Checkpoint::start(sig, initial_state(model, plan)),
     };
     trainer.set_state(&ck.state, ck.steps)?;
     let initial_val_accuracy = match val {
@@ -254,8 +298,8 @@ pub fn finetune(
     };
     let run = Run {
         model,
-        plan: &plan,
-        set: &set,
+        plan,
+        set,
         val,
         cfg,
     };
@@ -265,8 +309,8 @@ pub fn finetune(
         (StopReason::Completed | StopReason::Diverged { .. }, Some(best)) => best.clone(),
         _ => trainer.params()?,
     };
-    let tuned = apply_params(model, &plan, &chosen)?;
-    let figures = figures(model, &plan, &tuned);
+    let tuned = apply_params(model, plan, &chosen)?;
+    let figures = figures(model, plan, &tuned);
     Ok(Outcome {
         model: tuned,
         stop,
@@ -279,27 +323,15 @@ pub fn finetune(
     })
 }
 
-/// The dense chain's input features and the targets of `train`, after checking the data.
+/// The dense chain's input features and the targets of `train`.
 fn training_set(
     model: &Model,
     plan: &Plan,
     train: &Dataset,
-    val: Option<&Dataset>,
     cfg: &FinetuneConfig,
 ) -> Result<TrainingSet> {
     let features = ChainInput::new(model, &plan.view, train, cfg.engine, &cfg.engine_opts)?;
     let targets = targets(model, plan, train, cfg)?;
-    if let Some(v) = val {
-        if v.y.is_none() {
-            return Err(Error::data(
-                &v.path,
-                "validation data needs class labels (array y)",
-            ));
-        }
-    }
-    if features.rows() == 0 {
-        return Err(Error::data(&train.path, "has no rows"));
-    }
     Ok(TrainingSet { features, targets })
 }
 

@@ -7,6 +7,7 @@ pub mod data_prep;
 pub mod finetune;
 pub mod observer;
 pub mod plan;
+pub mod prepared;
 pub mod step;
 pub mod trainer;
 
@@ -14,4 +15,5 @@ pub use checkpoint::Checkpoint;
 pub use config::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
 pub use finetune::{finetune, heal, EpochMetrics, LayerFigures, Outcome, StopReason};
 pub use observer::{Observer, Silent};
+pub use prepared::PreparedRows;
 pub use trainer::{Trainer, TrainingSet};
