@@ -45,6 +45,10 @@ pub struct Limits {
     pub max_rmse_increase: Option<f64>,
     /// Largest |difference| allowed between any output value of the two models.
     pub max_abs_diff: Option<f64>,
+    /// Least speed-up (original over candidate latency, see `validate`) the candidate must give.
+    pub min_speedup: Option<f64>,
+    /// Most parameters the candidate may keep.
+    pub max_params: Option<usize>,
 }
 
 impl Limits {
@@ -62,6 +66,11 @@ impl Limits {
                     "{what} must be a non-negative number, got {v}"
                 )));
             }
+        }
+        if let Some(v) = self.min_speedup.filter(|v| !(*v > 0.0 && v.is_finite())) {
+            return Err(Error::Invalid(format!(
+                "the minimum speed-up must be a positive number, got {v}"
+            )));
         }
         match metric {
             GateMetric::Regression if self.max_drop_points.is_some() => Err(Error::data(
@@ -153,6 +162,28 @@ pub fn verdict(limits: &Limits, m: &Measured, scope: &str) -> Option<String> {
                 m.max_abs_diff
             ));
         }
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// Why the candidate's cost fails the limits (None when it does not): its parameter count, and
+/// its measured `speedup` (with where it was measured).
+pub fn cost_verdict(limits: &Limits, params: usize, speedup: (f64, &str)) -> Option<String> {
+    let mut reasons = Vec::new();
+    if let Some(max) = limits.max_params.filter(|&max| params > max) {
+        reasons.push(format!(
+            "the candidate keeps {params} parameters, more than the allowed {max}"
+        ));
+    }
+    let (measured, engine) = speedup;
+    if let Some(min) = limits
+        .min_speedup
+        .filter(|&min| measured.is_nan() || measured < min)
+    {
+        reasons.push(format!(
+            "the candidate is {measured:.2}× as fast as the original ({engine}, large batch), \
+             less than the required {min}×"
+        ));
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
@@ -313,6 +344,32 @@ mod tests {
         assert!(reason.contains("RMSE rose by 0.250000") && reason.contains("by 2.000000"));
         // No limit asked for: nothing is checked.
         assert_eq!(verdict(&Limits::default(), &m, ""), None);
+    }
+
+    #[test]
+    fn cost_limits_fail_on_params_and_speed() {
+        let limits = Limits {
+            max_params: Some(1000),
+            min_speedup: Some(1.5),
+            ..Default::default()
+        };
+        assert_eq!(cost_verdict(&limits, 1000, (1.5, "tract")), None);
+        let too_big = cost_verdict(&limits, 1001, (2.0, "tract")).unwrap();
+        assert!(too_big.contains("1001 parameters"), "{too_big}");
+        let too_slow = cost_verdict(&limits, 10, (1.49, "tract")).unwrap();
+        assert!(
+            too_slow.contains("1.49×") && too_slow.contains("1.5×"),
+            "{too_slow}"
+        );
+        assert!(cost_verdict(&limits, 10, (f64::NAN, "tract")).is_some());
+        assert_eq!(cost_verdict(&Limits::default(), 10, (0.1, "tract")), None);
+        let zero = Limits {
+            min_speedup: Some(0.0),
+            ..Default::default()
+        };
+        assert!(zero
+            .check(GateMetric::Accuracy, std::path::Path::new("t"))
+            .is_err());
     }
 
     #[test]

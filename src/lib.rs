@@ -12,6 +12,7 @@ pub mod gate;
 pub mod inspect;
 pub mod interrupt;
 pub mod ir;
+pub mod latency;
 pub mod memory;
 pub mod mlp;
 mod names;

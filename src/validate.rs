@@ -8,6 +8,7 @@ use crate::eval::{self, find_target, Target};
 use crate::gate::{self, GateMetric, Limits, Measured, Pair};
 use crate::inspect;
 use crate::ir::{Dim, Model, ValueInfo};
+use crate::latency::{self, Compared, Deployment, Latency, Timed};
 use crate::runner::ModelRunner;
 use ndarray::ArrayD;
 use serde::Serialize;
@@ -20,9 +21,14 @@ pub struct ModelFigures {
     pub params: usize,
     pub macs: usize,
     pub file_bytes: u64,
+    /// Latency in tract (median ms of one call at batch 1 and at `batch_n` rows).
     pub latency_ms_batch1: f64,
     #[serde(rename = "latency_ms_batchN")]
     pub latency_ms_batch_n: f64,
+    /// Latency in ONNX Runtime with one intra-op thread (None when it is not installed).
+    pub ort_latency_1_thread: Option<Latency>,
+    /// Latency in ONNX Runtime with its default threads (None when it is not installed).
+    pub ort_latency_default_threads: Option<Latency>,
     /// RMSE of the outputs against float targets (None without them).
     pub rmse: Option<f64>,
 }
@@ -53,6 +59,13 @@ pub struct Validation {
     pub max_rmse_increase: Option<f64>,
     /// The bound on `max_abs_diff`, when one was asked for.
     pub allowed_max_abs_diff: Option<f64>,
+    /// Original over candidate latency in ONNX Runtime, 1 thread, at `batch_n` rows (else in
+    /// tract when ONNX Runtime is not installed): what `min_speedup` bounds.
+    pub speedup: f64,
+    /// Where `speedup` was measured.
+    pub speedup_measured_in: String,
+    pub min_speedup: Option<f64>,
+    pub max_params: Option<usize>,
     /// Why the gate failed, when it did.
     pub reason: Option<String>,
 }
@@ -196,23 +209,15 @@ fn check_regression_target(
     Ok(())
 }
 
-/// Median wall time of one call of `runner` on `rows` rows, in milliseconds, after warm-up.
-fn latency(runner: &mut ModelRunner, rows: usize, runs: usize) -> Result<f64> {
-    let mut times = runner.time_first(rows, 3, runs)?;
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
 /// A model to compare and the bytes its files take on disk.
 pub struct Subject<'a> {
     pub model: &'a Model,
     pub file_bytes: u64,
 }
 
-/// The two models' runners, targets and scores on the data.
+/// The two models' targets and scores on the data.
 struct Scoring {
-    runner_a: ModelRunner,
-    runner_b: ModelRunner,
+    targets: [Target; 2],
     a: Scored,
     b: Scored,
     ort_max_abs_diff: Option<f64>,
@@ -234,8 +239,7 @@ fn score_both(original: &Model, candidate: &Model, data: &Dataset) -> Result<Sco
         None
     };
     Ok(Scoring {
-        runner_a,
-        runner_b,
+        targets: [ta, tb],
         a,
         b,
         ort_max_abs_diff,
@@ -293,28 +297,36 @@ pub fn validate(
     let metric = GateMetric::for_data(data);
     limits.check(metric, &data.path)?;
     check_interface(original, candidate)?;
-    let mut s = score_both(original, candidate, data)?;
+    let s = score_both(original, candidate, data)?;
     if metric == GateMetric::Agreement && limits.max_drop_points.is_some() {
         require_classes(data, &s.a)?;
     }
     let m = measure(metric, data, &s.a, &s.b);
     let batch_n = data.rows().min(256);
-    // Latency in tract, on the runners that scored.
-    let figures = |model: &Model, bytes: u64, runner: &mut ModelRunner, side: Side| {
-        let r = inspect::report(model)?;
+    let timed = Timings::measure([original, candidate], &s.targets, data, batch_n)?;
+    let figures = |side: Side, bytes: u64| {
+        let r = inspect::report(side.pick(original, candidate))?;
+        let at = |d: Deployment| timed.at(d).map(|c| side.pick(c.original, c.candidate));
+        let tract = at(Deployment::Tract).expect("tract is always measured");
         Ok::<_, Error>(ModelFigures {
             accuracy: m.accuracy.map(|p| side.of(p)),
             params: r.params_total,
             macs: r.macs_total,
             file_bytes: bytes,
-            latency_ms_batch1: latency(runner, 1, 50)?,
-            latency_ms_batch_n: latency(runner, batch_n, 15)?,
+            latency_ms_batch1: tract.batch1_ms,
+            latency_ms_batch_n: tract.batch_n_ms,
+            ort_latency_1_thread: at(Deployment::OrtOneThread),
+            ort_latency_default_threads: at(Deployment::OrtDefaultThreads),
             rmse: m.rmse.map(|p| side.of(p)),
         })
     };
-    let original_f = figures(original, original_bytes, &mut s.runner_a, Side::Original)?;
-    let candidate_f = figures(candidate, candidate_bytes, &mut s.runner_b, Side::Candidate)?;
-    let reason = gate::verdict(limits, &m, scope);
+    let original_f = figures(Side::Original, original_bytes)?;
+    let candidate_f = figures(Side::Candidate, candidate_bytes)?;
+    let (speedup_in, speedup) = timed.gated_speedup();
+    let reason = join_reasons([
+        gate::verdict(limits, &m, scope),
+        gate::cost_verdict(limits, candidate_f.params, (speedup, speedup_in.describe())),
+    ]);
     Ok(Validation {
         original: original_f,
         candidate: candidate_f,
@@ -330,8 +342,63 @@ pub fn validate(
         rmse_increase: m.rmse_increase(),
         max_rmse_increase: limits.max_rmse_increase,
         allowed_max_abs_diff: limits.max_abs_diff,
+        speedup,
+        speedup_measured_in: speedup_in.describe().to_string(),
+        min_speedup: limits.min_speedup,
+        max_params: limits.max_params,
         reason,
     })
+}
+
+/// Both models' latency in every deployment (ONNX Runtime's only when it is installed).
+struct Timings(Vec<(Deployment, Compared)>);
+
+impl Timings {
+    fn measure(
+        [original, candidate]: [&Model; 2],
+        [ta, tb]: &[Target; 2],
+        data: &Dataset,
+        batch_n: usize,
+    ) -> Result<Timings> {
+        let ort = crate::engine::ort_engine::available();
+        let a = Timed {
+            model: original,
+            target: ta,
+        };
+        let b = Timed {
+            model: candidate,
+            target: tb,
+        };
+        Deployment::ALL
+            .into_iter()
+            .filter(|&d| ort || d == Deployment::Tract)
+            .map(|d| Ok((d, latency::compare(d, &a, &b, data, batch_n)?)))
+            .collect::<Result<_>>()
+            .map(Timings)
+    }
+
+    fn at(&self, deployment: Deployment) -> Option<Compared> {
+        self.0
+            .iter()
+            .find(|(d, _)| *d == deployment)
+            .map(|&(_, c)| c)
+    }
+
+    /// The speed-up a minimum is set on: ONNX Runtime with 1 thread at the large batch (the
+    /// steadiest figure), in tract when ONNX Runtime is not installed.
+    fn gated_speedup(&self) -> (Deployment, f64) {
+        let d = match self.at(Deployment::OrtOneThread) {
+            Some(_) => Deployment::OrtOneThread,
+            None => Deployment::Tract,
+        };
+        (d, self.at(d).expect("measured").speedup_batch_n())
+    }
+}
+
+/// Each failed check's reason, joined; None when all passed.
+fn join_reasons<const N: usize>(reasons: [Option<String>; N]) -> Option<String> {
+    let failed: Vec<String> = reasons.into_iter().flatten().collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
 }
 
 #[derive(Clone, Copy)]
@@ -342,9 +409,13 @@ enum Side {
 
 impl Side {
     fn of(self, p: Pair) -> f64 {
+        self.pick(p.original, p.candidate)
+    }
+
+    fn pick<T>(self, original: T, candidate: T) -> T {
         match self {
-            Side::Original => p.original,
-            Side::Candidate => p.candidate,
+            Side::Original => original,
+            Side::Candidate => candidate,
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct CompressArgs {
     /// Fail the gate when any output value differs from the original's by more than this.
     #[arg(long, value_parser = parse::non_negative)]
     pub max_abs_diff: Option<f64>,
+    #[command(flatten)]
+    pub cost: super::validate::CostArgs,
     /// Budget of the search on the validation data, in the gate's unit: points, or RMSE for
     /// regression (default: a quarter of the gate's budget: a margin for the noise between the
     /// validation data and the gate's data).
@@ -165,6 +167,8 @@ fn config(args: &CompressArgs) -> bean_onnx::Result<CompressConfig> {
         max_accuracy_drop: args.max_accuracy_drop,
         max_rmse_increase: args.max_rmse_increase,
         max_abs_diff: args.max_abs_diff,
+        min_speedup: args.cost.min_speedup,
+        max_params: args.cost.max_params,
         search_budget: args.search_budget,
         heal_epochs: args.heal_epochs,
         heal_lr: args.heal_lr,
@@ -344,15 +348,10 @@ fn print_result(report: &compress::CompressReport, output: &Path) {
         ),
         _ => format!("test agreement with the original {:.4}", v.agreement),
     };
-    println!(
-        "{figure}; latency batch 1 {:.3} → {:.3} ms, batch {} {:.3} → {:.3} ms; {:.0} s",
-        v.original.latency_ms_batch1,
-        v.candidate.latency_ms_batch1,
-        v.batch_n,
-        v.original.latency_ms_batch_n,
-        v.candidate.latency_ms_batch_n,
-        report.seconds
-    );
+    println!("{figure}; {:.0} s", report.seconds);
+    for line in super::validate::latency_lines(v) {
+        println!("{line}");
+    }
     match &report.reason {
         None => println!("gate passed: wrote {}", output.display()),
         Some(r) => println!("gate FAILED: {r}; {} not written", output.display()),

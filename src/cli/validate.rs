@@ -2,6 +2,7 @@
 use super::{load_model, parse, DataArgs};
 use anyhow::{Context, Result};
 use bean_onnx::data::Dataset;
+use bean_onnx::latency::Latency;
 use bean_onnx::{gate, validate};
 use clap::Args;
 use std::path::PathBuf;
@@ -14,7 +15,24 @@ pub const GATES_HELP: &str =
   no y            disagreement with the original's   --max-accuracy-drop
                   predicted classes, in points
   float y         RMSE increase against y            --max-rmse-increase
-  any             largest |output difference|        --max-abs-diff";
+  any             largest |output difference|        --max-abs-diff
+  any             speed-up over the original         --min-speedup
+                  (ONNX Runtime, 1 thread, large batch;
+                  tract without ONNX Runtime)
+  any             parameters kept                    --max-params";
+
+/// Limits on the candidate's cost, beside the quality gates (validate and compress).
+#[derive(Args)]
+pub struct CostArgs {
+    /// Fail (exit 3) unless the candidate runs at least this many times as fast as the original:
+    /// median latency in ONNX Runtime with 1 thread at the large batch (tract when ONNX Runtime
+    /// is not installed). Latency is noisy on a busy machine: leave a margin.
+    #[arg(long, value_parser = parse::positive)]
+    pub min_speedup: Option<f64>,
+    /// Fail (exit 3) when the candidate keeps more parameters than this.
+    #[arg(long, value_parser = parse::count_in(0, usize::MAX))]
+    pub max_params: Option<usize>,
+}
 
 #[derive(Args)]
 #[command(allow_negative_numbers = true, after_help = GATES_HELP)]
@@ -39,6 +57,8 @@ pub struct ValidateArgs {
     /// original's by more than this.
     #[arg(long, value_parser = parse::non_negative)]
     pub max_abs_diff: Option<f64>,
+    #[command(flatten)]
+    pub cost: CostArgs,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +72,8 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode> {
         max_drop_points: args.max_accuracy_drop,
         max_rmse_increase: args.max_rmse_increase,
         max_abs_diff: args.max_abs_diff,
+        min_speedup: args.cost.min_speedup,
+        max_params: args.cost.max_params,
     };
     if let Err(e) = limits.check(gate::GateMetric::for_data(&data), &data.path) {
         return Err(anyhow::Error::new(e).context(limit_flag_hint(&limits)));
@@ -124,16 +146,9 @@ fn print_text(v: &validate::Validation) {
         "{:<22} {:>12} {:>12}",
         "file bytes", o.file_bytes, c.file_bytes
     );
-    println!(
-        "{:<22} {:>12.4} {:>12.4}",
-        "latency ms, batch 1", o.latency_ms_batch1, c.latency_ms_batch1
-    );
-    println!(
-        "{:<22} {:>12.4} {:>12.4}",
-        format!("latency ms, batch {}", v.batch_n),
-        o.latency_ms_batch_n,
-        c.latency_ms_batch_n
-    );
+    for line in latency_lines(v) {
+        println!("{line}");
+    }
     match (v.gate, v.accuracy_drop, v.rmse_increase) {
         (_, Some(drop), _) => println!(
             "accuracy drop {drop:.2} points, top-1 agreement {:.4}, max |Δ score| {:.3e} ({} samples)",
@@ -152,6 +167,8 @@ fn print_text(v: &validate::Validation) {
         v.max_accuracy_drop,
         v.max_rmse_increase,
         v.allowed_max_abs_diff,
+        v.min_speedup,
+        v.max_params.map(|p| p as f64),
     ];
     if asked.iter().any(Option::is_some) {
         match &v.reason {
@@ -176,5 +193,52 @@ fn gate_summary(v: &validate::Validation) -> String {
     if let Some(d) = v.allowed_max_abs_diff {
         parts.push(format!("max |Δ| ≤ {d}"));
     }
+    if let Some(s) = v.min_speedup {
+        parts.push(format!("speed-up ≥ {s}×"));
+    }
+    if let Some(p) = v.max_params {
+        parts.push(format!("params ≤ {p}"));
+    }
     parts.join(", ")
+}
+
+/// Median latency in each engine, original → candidate, with the speed-up at the large batch.
+pub fn latency_lines(v: &validate::Validation) -> Vec<String> {
+    let (o, c) = (&v.original, &v.candidate);
+    let tract = [
+        (o.latency_ms_batch1, c.latency_ms_batch1),
+        (o.latency_ms_batch_n, c.latency_ms_batch_n),
+    ];
+    let ort = |a: Option<Latency>, b: Option<Latency>| {
+        a.zip(b)
+            .map(|(a, b)| [(a.batch1_ms, b.batch1_ms), (a.batch_n_ms, b.batch_n_ms)])
+    };
+    let rows = [
+        ("tract", Some(tract)),
+        (
+            "ONNX Runtime, 1 thread",
+            ort(o.ort_latency_1_thread, c.ort_latency_1_thread),
+        ),
+        (
+            "ONNX Runtime, default",
+            ort(o.ort_latency_default_threads, c.ort_latency_default_threads),
+        ),
+    ];
+    let mut lines = vec![format!(
+        "{:<24} {:>22} {:>30}",
+        "latency, median ms",
+        "batch 1",
+        format!("batch {}", v.batch_n)
+    )];
+    for (engine, figures) in rows {
+        let Some([(a1, b1), (an, bn)]) = figures else {
+            continue;
+        };
+        lines.push(format!(
+            "{engine:<24} {:>22} {:>30}",
+            format!("{a1:.4} → {b1:.4}"),
+            format!("{an:.4} → {bn:.4} ({:.2}×)", an / bn)
+        ));
+    }
+    lines
 }
