@@ -4,9 +4,9 @@
 //! configuration, in the format `bench/report.py` joins with the PyTorch peer's.
 //!
 //! `cargo bench --bench step -- [--threads N] [--quick] [--models lenet,wide] [--batches 128,512]
-//! [--engines ort,ort-graph,tract]` (ort: the host's fused update; ort-graph: the update in the
+//! [--engines ort,ort-graph,ort-bound,tract]` (ort: the host's fused update; ort-graph: the update in the
 //! step graph).
-use bean_onnx::engine::{EngineKind, EngineOptions};
+use bean_onnx::engine::{EngineKind, EngineOptions, StepPlacement};
 use bean_onnx::mlp::Activation;
 use bean_onnx::train::step::*;
 use bean_onnx::train::Trainer;
@@ -166,14 +166,16 @@ fn main() {
             .map(|b| b.parse::<usize>().expect("batch size"))
         {
             for engine in engines.split(',') {
-                let (kind, in_graph_update) = match engine {
-                    // ort-graph: the optimizer update inside the step graph, as on a device.
-                    "ort" => (EngineKind::Ort, false),
-                    "ort-graph" => (EngineKind::Ort, true),
-                    "tract" => (EngineKind::Tract, false),
+                let (kind, step) = match engine {
+                    // ort-graph: the optimizer update inside the step graph; ort-bound: the same
+                    // with the state bound in place, as on a device.
+                    "ort" => (EngineKind::Ort, StepPlacement::Auto),
+                    "ort-graph" => (EngineKind::Ort, StepPlacement::Graph),
+                    "ort-bound" => (EngineKind::Ort, StepPlacement::GraphBound),
+                    "tract" => (EngineKind::Tract, StepPlacement::Auto),
                     other => panic!("unknown engine {other}"),
                 };
-                if engine != "ort-graph" {
+                if matches!(engine, "ort" | "tract") {
                     let opts = EngineOptions {
                         threads,
                         ..Default::default()
@@ -191,7 +193,7 @@ fn main() {
                     let graph = spec.step_graph();
                     let opts = EngineOptions {
                         threads,
-                        in_graph_update,
+                        step,
                         ..Default::default()
                     };
                     let n_params = spec.params().len();

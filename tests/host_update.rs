@@ -1,9 +1,11 @@
 //! The optimizer update computed by the host (ONNX Runtime on the CPU, the default) against the
 //! same update inside the step graph: after 100 steps of Adam and of SGD with momentum, with
 //! BEAN-1 and a baseline on, every state tensor agrees within 1e-5 in ‖Δ‖/‖·‖; two runs give the
-//! same bytes; a step whose loss is not finite leaves the state before it.
+//! same bytes; a step whose loss is not finite leaves the state before it. The graph's update with
+//! the state bound in pre-allocated buffers (a device's path, run here on the CPU) gives the same
+//! bytes as the unbound graph step. Both fixed-buffer runners keep their buffers' addresses.
 mod common;
-use bean_onnx::engine::{EngineKind, EngineOptions};
+use bean_onnx::engine::{EngineKind, EngineOptions, StepPlacement};
 use bean_onnx::mlp::Activation;
 use bean_onnx::train::step::*;
 use bean_onnx::train::Trainer;
@@ -60,13 +62,13 @@ fn initial_state(spec: &StepSpec, seed: &mut u64) -> Vec<ArrayD<f32>> {
         .collect()
 }
 
-/// The state after `steps` steps on fixed batches, with the update in the graph or on the host.
-fn train(optimizer: Optimizer, in_graph_update: bool, steps: usize, lr: f64) -> Trainer {
+/// The state after `steps` steps on fixed batches, with the update placed as `step` says.
+fn train(optimizer: Optimizer, step: StepPlacement, steps: usize, lr: f64) -> Trainer {
     let spec = spec(optimizer);
     let graph = spec.step_graph();
     let opts = EngineOptions {
         threads: 1,
-        in_graph_update,
+        step,
         ..Default::default()
     };
     let mut trainer =
@@ -93,6 +95,9 @@ fn relative_difference(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
     diff.sqrt() / norm.sqrt().max(1e-30)
 }
 
+const HOST: StepPlacement = StepPlacement::Auto;
+const GRAPH: StepPlacement = StepPlacement::Graph;
+
 const ADAM: Optimizer = Optimizer::Adam {
     beta1: 0.9,
     beta2: 0.999,
@@ -103,8 +108,8 @@ const ADAM: Optimizer = Optimizer::Adam {
 fn the_host_update_follows_the_graph_update_for_100_steps() {
     common::require_ort();
     for optimizer in [ADAM, Optimizer::Sgd { momentum: 0.9 }] {
-        let host = train(optimizer, false, 100, 1e-2);
-        let graph = train(optimizer, true, 100, 1e-2);
+        let host = train(optimizer, HOST, 100, 1e-2);
+        let graph = train(optimizer, GRAPH, 100, 1e-2);
         assert!(
             host.describe().contains("host update"),
             "{}",
@@ -113,7 +118,7 @@ fn the_host_update_follows_the_graph_update_for_100_steps() {
         assert!(!graph.describe().contains("host update"));
         let (h, g) = (host.state().unwrap(), graph.state().unwrap());
         let moved =
-            relative_difference(&g[0], &train(optimizer, true, 0, 1e-2).state().unwrap()[0]);
+            relative_difference(&g[0], &train(optimizer, GRAPH, 0, 1e-2).state().unwrap()[0]);
         assert!(
             moved > 1e-2,
             "the weights moved ({moved:e}), so the comparison means something"
@@ -134,15 +139,15 @@ fn the_host_update_follows_the_graph_update_for_100_steps() {
 #[test]
 fn host_updates_are_deterministic() {
     common::require_ort();
-    let a = train(ADAM, false, 30, 1e-2).state().unwrap();
-    let b = train(ADAM, false, 30, 1e-2).state().unwrap();
+    let a = train(ADAM, HOST, 30, 1e-2).state().unwrap();
+    let b = train(ADAM, HOST, 30, 1e-2).state().unwrap();
     assert_eq!(a, b);
 }
 
 #[test]
 fn a_step_whose_loss_is_not_finite_leaves_the_state_before_it() {
     common::require_ort();
-    let mut trainer = train(ADAM, false, 3, 1e-2);
+    let mut trainer = train(ADAM, HOST, 3, 1e-2);
     let before = trainer.state().unwrap();
     let steps = trainer.steps();
     // One accepted step, then a batch that makes the loss NaN: the state goes back to `before`.
@@ -160,4 +165,40 @@ fn a_step_whose_loss_is_not_finite_leaves_the_state_before_it() {
     assert!(!s.all_finite());
     assert_eq!(trainer.state().unwrap(), before);
     assert_eq!(trainer.steps(), steps + 1);
+}
+
+#[test]
+fn the_bound_state_gives_the_unbound_graph_steps_bytes() {
+    common::require_ort();
+    for optimizer in [ADAM, Optimizer::Sgd { momentum: 0.9 }] {
+        let bound = train(optimizer, StepPlacement::GraphBound, 100, 1e-2);
+        let graph = train(optimizer, GRAPH, 100, 1e-2);
+        assert!(bound.describe().contains("bound"), "{}", bound.describe());
+        assert_eq!(
+            bound.state().unwrap(),
+            graph.state().unwrap(),
+            "{optimizer:?}"
+        );
+    }
+}
+
+#[test]
+fn fixed_state_buffers_stay_where_they_were_allocated() {
+    common::require_ort();
+    for placement in [HOST, StepPlacement::GraphBound] {
+        let mut trainer = train(ADAM, placement, 0, 1e-2);
+        let before = trainer.state_buffers();
+        assert_eq!(
+            before.len(),
+            3 * trainer.state().unwrap().len(),
+            "three sets"
+        );
+        let mut seed = 11;
+        for _ in 0..50 {
+            let x = values(8, 20, 1.0, &mut seed).into_dyn();
+            let t = ArrayD::<f32>::from_elem(vec![8, 5], 0.2);
+            trainer.step(x, t).unwrap();
+            assert_eq!(trainer.state_buffers(), before, "{}", trainer.describe());
+        }
+    }
 }

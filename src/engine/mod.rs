@@ -4,6 +4,7 @@ use crate::error::Result;
 use ndarray::ArrayD;
 
 pub mod fused_update;
+mod ort_bound_step;
 pub mod ort_engine;
 mod ort_host_step;
 mod state_sets;
@@ -82,9 +83,22 @@ pub struct EngineOptions {
     /// Intra-op threads; 0 lets the engine choose.
     pub threads: usize,
     pub device: Device,
-    /// Training steps keep the optimizer update inside the step graph even where the host could
-    /// compute it (ONNX Runtime on the CPU): for comparing the two.
-    pub in_graph_update: bool,
+    /// Where ONNX Runtime's training step computes its update and keeps its state.
+    pub step: StepPlacement,
+}
+
+/// Where ONNX Runtime's training step computes the optimizer update and keeps the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepPlacement {
+    /// The fastest where the step runs: on the CPU the host's fused update over host buffers;
+    /// on a device the graph's update, the state bound in device buffers.
+    #[default]
+    Auto,
+    /// The graph's update, each step's outputs returned as new values (for comparison).
+    Graph,
+    /// The graph's update, the state in three bound pre-allocated sets (a device's path, also
+    /// on the CPU for tests and comparison).
+    GraphBound,
 }
 
 /// A loaded graph, ready to run many times.
@@ -106,13 +120,18 @@ pub fn load_step_runner(
             check_cpu("tract", opts)?;
             Ok(Box::new(tract_engine::TractStepRunner::load(graph)?))
         }
-        EngineKind::Ort => match (&graph.host_update, opts.device, opts.in_graph_update) {
+        EngineKind::Ort => match (&graph.host_update, opts.device, opts.step) {
             // On the CPU the host's fused update is faster than the graph's chain of ops; on a
             // device the state stays where the graph computes it.
-            (Some(host), Device::Cpu, false) => Ok(Box::new(
+            (Some(host), Device::Cpu, StepPlacement::Auto) => Ok(Box::new(
                 ort_host_step::OrtHostStepRunner::load(graph, host, opts)?,
             )),
-            _ => Ok(Box::new(ort_engine::OrtStepRunner::load(graph, opts)?)),
+            (_, _, StepPlacement::Graph) => {
+                Ok(Box::new(ort_engine::OrtStepRunner::load(graph, opts)?))
+            }
+            _ => Ok(Box::new(ort_bound_step::OrtBoundStepRunner::load(
+                graph, opts,
+            )?)),
         },
     }
 }

@@ -170,6 +170,10 @@ impl StepRunner for OrtHostStepRunner {
         Ok(self.sets.current().to_vec())
     }
 
+    fn state_buffers(&self) -> Vec<usize> {
+        self.sets.addresses(|a| a.as_ptr() as usize)
+    }
+
     fn describe(&self) -> String {
         format!("ort ({}, host update)", self.provider)
     }

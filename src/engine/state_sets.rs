@@ -1,44 +1,65 @@
-//! Three pre-allocated sets of state buffers for a step whose update is computed by the host:
-//! the current state, the one before it, and a spare the next step writes into. This is the
-//! accept / roll-back rule of [`super::StepRunner::step`] without copying and without allocating:
+//! Three pre-allocated sets of state buffers for a step that writes its next state into buffers
+//! it does not allocate (the host's fused update on the CPU; ONNX Runtime's outputs bound to
+//! device buffers on CUDA): the current state, the one before it, and a spare the next step
+//! writes into. This is the accept / roll-back rule of [`super::StepRunner::step`] without
+//! copying and without allocating:
 //!
 //! - after a step with finite losses: previous ← current, current ← the spare just written,
 //!   spare ← the old previous;
 //! - after a step whose losses are not finite (so the state that went in is bad too): current ←
 //!   previous, and there is no previous until the next accepted step.
 //!
-//! Invariant: the three sets are the buffers allocated by [`StateSets::new`], for the whole life
+//! Invariant: the three sets are the buffers given to [`StateSets::from_sets`], for the whole life
 //! of the runner (their addresses never change), and `current`, `previous`, `spare` are distinct.
 use ndarray::ArrayD;
 
-pub struct StateSets {
-    sets: [Vec<ArrayD<f32>>; 3],
+pub struct StateSets<T = ArrayD<f32>> {
+    sets: [Vec<T>; 3],
     current: usize,
     previous: Option<usize>,
 }
 
-impl StateSets {
-    /// Three zeroed sets of tensors of these shapes.
+impl StateSets<ArrayD<f32>> {
+    /// Three zeroed sets of host tensors of these shapes.
     pub fn new(shapes: &[Vec<usize>]) -> Self {
         let set = || shapes.iter().map(|s| ArrayD::zeros(s.clone())).collect();
-        StateSets {
-            sets: [set(), set(), set()],
-            current: 0,
-            previous: None,
-        }
+        Self::from_sets([set(), set(), set()])
     }
 
     /// Copies `state` (the bound shapes, checked by the caller) into the current set; there is
     /// no previous state after this.
     pub fn set(&mut self, state: &[ArrayD<f32>]) {
-        for (buffer, value) in self.sets[self.current].iter_mut().zip(state) {
+        for (buffer, value) in self.current_mut().iter_mut().zip(state) {
             buffer.assign(value);
         }
-        self.previous = None;
+    }
+}
+
+impl<T> StateSets<T> {
+    /// Three sets of buffers of the same shapes; the first is current.
+    pub fn from_sets(sets: [Vec<T>; 3]) -> Self {
+        StateSets {
+            sets,
+            current: 0,
+            previous: None,
+        }
     }
 
-    pub fn current(&self) -> &[ArrayD<f32>] {
+    /// Where every buffer of the three sets lives, `address` giving a buffer's (for checking
+    /// that nothing is reallocated).
+    pub fn addresses(&self, address: impl Fn(&T) -> usize) -> Vec<usize> {
+        self.sets.iter().flatten().map(address).collect()
+    }
+
+    pub fn current(&self) -> &[T] {
         &self.sets[self.current]
+    }
+
+    /// The current set, to be overwritten with a new state: there is no previous state after
+    /// this.
+    pub fn current_mut(&mut self) -> &mut [T] {
+        self.previous = None;
+        &mut self.sets[self.current]
     }
 
     fn spare_index(&self) -> usize {
@@ -48,7 +69,7 @@ impl StateSets {
     }
 
     /// The current set to read and the spare to write the next state into.
-    pub fn current_and_spare(&mut self) -> (&[ArrayD<f32>], &mut [ArrayD<f32>]) {
+    pub fn current_and_spare(&mut self) -> (&[T], &mut [T]) {
         let (c, s) = (self.current, self.spare_index());
         let [a, b, d] = &mut self.sets;
         let mut refs = [Some(a), Some(b), Some(d)];
@@ -67,12 +88,6 @@ impl StateSets {
             self.current = p;
         }
     }
-
-    /// Where each set's buffers live (for checking that nothing is reallocated).
-    #[cfg(test)]
-    pub fn addresses(&self) -> Vec<*const f32> {
-        self.sets.iter().flatten().map(|a| a.as_ptr()).collect()
-    }
 }
 
 #[cfg(test)]
@@ -87,7 +102,7 @@ mod tests {
     #[test]
     fn accepted_steps_rotate_and_a_bad_step_returns_to_the_state_before_it() {
         let mut sets = StateSets::new(&[vec![2, 3], vec![3]]);
-        let addresses = sets.addresses();
+        let addresses = sets.addresses(|a| a.as_ptr() as usize);
         sets.set(&[
             ArrayD::from_elem(vec![2, 3], 1.0),
             ArrayD::from_elem(vec![3], 1.0),
@@ -108,7 +123,11 @@ mod tests {
         filled(&mut sets, 9.0);
         sets.advance(true);
         assert_eq!(sets.current()[0][[0, 0]], 9.0);
-        assert_eq!(sets.addresses(), addresses, "no buffer was reallocated");
+        assert_eq!(
+            sets.addresses(|a| a.as_ptr() as usize),
+            addresses,
+            "no buffer was reallocated"
+        );
     }
 
     #[test]

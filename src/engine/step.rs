@@ -167,6 +167,12 @@ pub trait StepRunner {
     fn step(&mut self, batch: StepBatch) -> Result<StepScalars>;
     /// A host copy of the state.
     fn state(&self) -> Result<Vec<ArrayD<f32>>>;
+    /// Where every buffer the state may occupy lives, when the runner keeps it in buffers
+    /// allocated once (the same for its whole life); empty when the engine allocates new values
+    /// each step.
+    fn state_buffers(&self) -> Vec<usize> {
+        Vec::new()
+    }
     fn describe(&self) -> String;
 }
 

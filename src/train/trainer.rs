@@ -163,4 +163,9 @@ impl Trainer {
     pub fn describe(&self) -> String {
         self.runner.describe()
     }
+
+    /// See [`StepRunner::state_buffers`].
+    pub fn state_buffers(&self) -> Vec<usize> {
+        self.runner.state_buffers()
+    }
 }
