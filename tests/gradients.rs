@@ -448,3 +448,50 @@ fn sgd_and_adam_updates_follow_pytorch() {
         }
     }
 }
+
+/// BEAN-1 in float32 against the definition in float64, at a realistic size (n = 300 inputs,
+/// m = 100 outputs, B = 128) and at B = 1, with nearly identical activations (each row a common
+/// level plus 1e-3 of noise: the regime BEAN drives towards, where D is tiny against s). The
+/// closed form 2sᵀc − (2/B)‖HÂ‖² subtracts two large terms there; the graph centres each row of
+/// H across neurons first (D is unchanged), which keeps it within 1e-3.
+#[test]
+fn bean1_in_float32_holds_for_nearly_identical_activations() {
+    let bean = Bean {
+        variant: BeanVariant::One,
+        alpha: 1.0,
+        gamma: 1.0,
+    };
+    for batch in [128, 1] {
+        let mut layers = vec![
+            layer(300, 100, Activation::Relu, true),
+            layer(100, 10, Activation::None, true),
+        ];
+        layers[0].bean = Some(bean);
+        let spec = StepSpec {
+            layers,
+            loss: LossKind::CrossEntropy,
+            optimizer: adam(),
+        };
+        let mut case = make_case(spec, 11);
+        let mut rng = Lcg(5);
+        let level: Vec<f64> = (0..batch).map(|_| 2.0 + rng.next()).collect();
+        case.x = Array2::from_shape_fn((batch, 300), |(b, _)| level[b] + 1e-3 * rng.next());
+        case.target = Array2::from_shape_fn((batch, 10), |(b, k)| f64::from(b % 10 == k));
+        for p in case.params.iter_mut().filter(|(n, _)| n.starts_with('W')) {
+            p.1.mapv_inplace(|v| v * 0.1);
+        }
+        // The definition in f64 on the f32-rounded inputs the f32 graph sees.
+        let rounded = |a: &Array2<f64>| a.mapv(|v| f64::from(v as f32));
+        let w0: Array2<f64> = case.params[0].1.clone().into_dimensionality().unwrap();
+        let reference = bean_by_definition(&rounded(&case.x), &rounded(&w0), bean);
+        let loss = case.spec.loss_graph(DataType::Float);
+        let out = run_as(&loss.model, &base_feed(&case, &loss), DataType::Float);
+        let value = out[&loss.scalars.bean].sum();
+        let rel = (value - reference).abs() / reference.abs();
+        eprintln!("B = {batch}: float32 {value:e}, definition {reference:e}, relative {rel:e}");
+        assert!(
+            reference > 0.0 && rel <= 1e-3,
+            "B = {batch}: relative error {rel:e}"
+        );
+    }
+}

@@ -19,6 +19,13 @@
 //! - ∂Â/∂W = γ · sign(W) · (1 − tanh²(γW))
 //!
 //! Activations are not detached: ∂R/∂H flows back into the layers below.
+//!
+//! Numerics: D is unchanged when a constant is added to a row of H (every neuron of one sample),
+//! so the graph centres each row across neurons first. R and both gradients are the same in exact
+//! arithmetic (∂R/∂H = H·L up to scale, and a row constant times L is 0 as L1 = 0), but s and G
+//! then carry only the differences, not the common level: in float32 the closed form no longer
+//! subtracts two large, nearly equal terms when the neurons fire alike (the regime BEAN drives
+//! towards).
 use super::{Bean, BeanVariant};
 use crate::ir::builder::{GraphBuilder, Wire};
 
@@ -65,6 +72,11 @@ pub fn bean_term(
     let gw = g.mul_scalar(w, bean.gamma);
     let t = g.op("Tanh", &[&gw], vec![]);
     let a = g.op("Abs", &[&t], vec![]);
+    // Each row of H centred across neurons: D is unchanged, and so are R and its gradients
+    // (L1 = 0), but s and G no longer hold the rows' common level, which the closed forms would
+    // subtract away in float32 when the neurons fire alike.
+    let mean = g.reduce_mean(h, &[1], true);
+    let h = &g.sub(h, &mean);
     let h2 = g.square(h);
     let s = g.reduce_mean(&h2, &[0], false); // s_i = mean_b h_bi², [n]
     let axis1 = g.ints(&[1]);
