@@ -6,8 +6,9 @@ Usage: report.py RESULTS.jsonl [MORE.jsonl ...]   ("-" reads stdin)
 Each input line is a JSON object with keys peer, model, batch, mode, threads,
 step_ms_median, samples_per_second. Peers: "pytorch" (bench/torch_step.py),
 "bean-onnx-ort", "bean-onnx-tract"; other peers get a samples/s column too.
-Lines that are not JSON objects (e.g. "# ..." comments) are skipped. If a
-(peer, model, batch, mode, threads) key appears more than once, the last line wins.
+Lines that are not JSON objects (e.g. "# ..." comments) are skipped. A (peer, model, batch,
+mode, threads) key that appears more than once (bench/run.sh's alternating rounds) gets the
+median of its rounds.
 
 Columns: samples/s per peer; ort / P and tract / P for each PyTorch peer P present
 ("pytorch": plain steps and BEAN-1 in the O(n^2) closed form; "pytorch-bnm": BEAN-1 in the
@@ -20,6 +21,7 @@ Rows are model x batch x mode; a threads column is added when the inputs mix
 thread counts. Missing entries are shown as "–". Standard library only.
 """
 import json
+import statistics
 import sys
 
 DASH = "–"
@@ -59,11 +61,20 @@ def load(paths):
                 print(f"{path}:{lineno}: skipping line without peer/model/batch/mode",
                       file=sys.stderr)
                 continue
-            if key in records:
-                print(f"{path}:{lineno}: duplicate {key}, using the later line",
-                      file=sys.stderr)
-            records[key] = rec
-    return records
+            records.setdefault(key, []).append(rec)
+    return {key: median_record(recs) for key, recs in records.items()}
+
+
+def median_record(recs):
+    """One record from the rounds of a configuration: the median of each timing (the first
+    record's other fields), and how many rounds there were."""
+    out = dict(recs[0])
+    for field in ("step_ms_median", "samples_per_second"):
+        values = sorted(v for v in (num(r, field) for r in recs) if v is not None)
+        if values:
+            out[field] = statistics.median(values)
+    out["rounds"] = len(recs)
+    return out
 
 
 def num(rec, field):
@@ -145,6 +156,8 @@ def main(argv):
     if not show_threads:
         t = threads_seen[0]
         notes.append(f"Threads: {t if t else 'unspecified'}.")
+    rounds = sorted({r.get("rounds", 1) for r in records.values()})
+    notes.append(f"Rounds per figure (median): {', '.join(map(str, rounds))}.")
     notes.append("x / pytorch: samples/s ratio (> 1 = bean-onnx faster). bean1 cost: median "
                  "step time with BEAN-1 / without (same model, batch, threads).")
     out.append(" ".join(notes))

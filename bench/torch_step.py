@@ -81,9 +81,12 @@ def bean1_closed(w, h, gamma=GAMMA, alpha=ALPHA):
 
 def bean1_bnm(w, h, gamma=GAMMA, alpha=ALPHA):
     """The O(B*n*m) form bean-onnx's step graph uses (no n x n matrix):
-    sum M o D = 2 s^T A (A^T 1) - (2/B) ||H A||^2, since M1 = A(A^T 1) and tr(MG) = ||HA||^2/B."""
+    sum M o D = 2 s^T A (A^T 1) - (2/B) ||H A||^2, since M1 = A(A^T 1) and tr(MG) = ||HA||^2/B,
+    on H with each row centred across neurons first (D unchanged; as bean-onnx does, for float32
+    accuracy when neurons fire alike)."""
     n = w.shape[0]
     a = torch.tanh(gamma * w).abs()
+    h = h - h.mean(dim=1, keepdim=True)
     bsz = h.shape[0]
     s = (h * h).mean(dim=0)
     total = 2.0 * (s @ (a @ a.sum(dim=0))) - (2.0 / bsz) * (h @ a).pow(2).sum()
