@@ -66,6 +66,8 @@ pub struct SearchRun {
     pub candidates: Vec<prune::Candidate>,
     pub chosen_ratio: Option<f64>,
     pub error: Option<String>,
+    /// Seconds spent pruning this search's candidates (calibration included), summed.
+    pub prune_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +86,9 @@ pub struct CompressReport {
     /// Seconds spent healing candidates, summed over candidates (they heal two at a time, so
     /// this can exceed the search's wall time); part of `search_seconds`.
     pub heal_seconds: f64,
+    /// Seconds spent pruning candidates (calibration activations, assemblies, compensation),
+    /// summed over candidates like `heal_seconds`; part of `search_seconds`.
+    pub prune_seconds: f64,
     /// Seconds of the final validation on the test data.
     pub validate_seconds: f64,
     pub validation: Validation,
@@ -253,6 +258,7 @@ pub fn compress(
     let validate_seconds = t.elapsed().as_secs_f64();
     let passed = validation.passed;
     let reason = validation.reason.clone();
+    let prune_seconds = runs.iter().map(|r| r.prune_seconds).sum();
     let report = CompressReport {
         finetune,
         source: chosen.source,
@@ -263,6 +269,7 @@ pub fn compress(
         heal_epochs: cfg.heal_epochs,
         search_seconds,
         heal_seconds,
+        prune_seconds,
         validate_seconds,
         validation,
         passed,
@@ -431,9 +438,11 @@ fn run_search(
         candidates: Vec::new(),
         chosen_ratio: None,
         error: None,
+        prune_seconds: 0.0,
     };
     let searched = prune::search_candidates(from, spec).and_then(|searched| {
         run.candidates = searched.candidates.clone();
+        run.prune_seconds = searched.prune_seconds;
         let why = searched.why(spec);
         searched.best.ok_or(why)
     });

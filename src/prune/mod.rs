@@ -2,6 +2,7 @@
 //! and the search for the largest cut within a budget: accuracy points on labels (also the
 //! original's predicted classes, for agreement) or RMSE on float targets.
 pub mod boundary;
+mod calibration;
 
 pub use boundary::{BoundaryReport, Method};
 
@@ -15,6 +16,7 @@ use crate::ir::{AttrValue, Attribute, Graph, GraphPatch, Model, Node};
 use crate::mlp::{DenseLayer, DenseOp, MlpView};
 use crate::progress::Progress;
 use crate::tensor::{DataType, Storage, Tensor, TensorData};
+use calibration::{Calibration, GlobalCosts};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -128,7 +130,7 @@ pub fn hidden_activations(
 
 /// Refuses activations that are not finite: every cost, fit and folded bias computed from them
 /// would be NaN. `what` names them ("hidden layer 1").
-fn require_finite(h: &Array2<f32>, what: &str, calib: &Dataset) -> Result<()> {
+pub(crate) fn require_finite(h: &Array2<f32>, what: &str, calib: &Dataset) -> Result<()> {
     match h
         .rows()
         .into_iter()
@@ -189,15 +191,21 @@ pub fn prune_with(
             cfg.ratio
         )));
     }
-    let calib = calib.evenly_spaced(cfg.calib_rows);
-    if calib.rows() < 2 && cfg.method == Method::Assembly {
-        return Err(Error::data(
-            &calib.path,
-            "pruning needs at least 2 calibration rows",
-        ));
-    }
-    let mut m = model.clone();
     view.require_whole()?;
+    let calibration = Calibration::new(model, view, calib, cfg)?;
+    prune_calibrated(model, view, &calibration, cfg)
+}
+
+/// [`prune_with`] on what was measured of `model` beforehand ([`Calibration`], of this very
+/// model and `cfg` but for the ratio).
+fn prune_calibrated(
+    model: &Model,
+    view: &MlpView,
+    calibration: &Calibration,
+    cfg: &PruneConfig,
+) -> Result<(Model, PruneReport)> {
+    let calib = &calibration.rows;
+    let mut m = model.clone();
     // Kept in step with the model as layers shrink (pruning adds and removes no nodes).
     let mut view = view.clone();
     let n_layers = view.layers.len();
@@ -207,10 +215,8 @@ pub fn prune_with(
         ));
     }
     let hidden_before: usize = view.layers[..n_layers - 1].iter().map(|l| l.n_out).sum();
-    let widths: Vec<usize> = match (cfg.allocation, cfg.method) {
-        (Allocation::Global, Method::Assembly) if cfg.ratio > 0.0 && n_layers > 1 => {
-            global_widths(&m, &view, &calib, cfg)?
-        }
+    let widths: Vec<usize> = match &calibration.global {
+        Some(g) if cfg.ratio > 0.0 => global_widths(g, cfg),
         _ => view.layers[..n_layers - 1]
             .iter()
             .map(|l| kept_width(l.n_out, cfg.ratio, cfg.round_to))
@@ -221,11 +227,11 @@ pub fn prune_with(
         crate::interrupt::check()?;
         layers.push(LayerPruneReport {
             layer: l,
-            counts: prune_layer(&mut m, &mut view, l, keep_n, &calib, cfg)?,
+            counts: prune_layer(&mut m, &mut view, l, keep_n, calibration, cfg)?,
         });
     }
     let inputs = if cfg.inputs {
-        Some(prune_inputs(&mut m, &view, &calib, cfg)?)
+        Some(prune_inputs(&mut m, &view, calib, cfg)?)
     } else {
         None
     };
@@ -244,16 +250,18 @@ pub fn prune_with(
     ))
 }
 
-/// Cuts hidden layer `l` of `m` to `keep_n` neurons, its activations measured on `calib` in the
-/// model pruned so far: the layer's kept columns, the next layer compensated, the recorded widths.
+/// Cuts hidden layer `l` of `m` to `keep_n` neurons, its activations measured on the calibration
+/// rows in the model pruned so far (the first layer's as measured beforehand): the layer's kept
+/// columns, the next layer compensated, the recorded widths.
 fn prune_layer(
     m: &mut Model,
     view: &mut MlpView,
     l: usize,
     keep_n: usize,
-    calib: &Dataset,
+    calibration: &Calibration,
     cfg: &PruneConfig,
 ) -> Result<BoundaryReport> {
+    let calib = &calibration.rows;
     let (layer, next) = (&view.layers[l], &view.layers[l + 1]);
     let n = layer.n_out;
     if keep_n == n {
@@ -263,15 +271,19 @@ fn prune_layer(
             ..Default::default()
         });
     }
-    let h = match cfg.method {
-        Method::Assembly => {
-            eval::tensors_on(m, &[&layer.output], calib, cfg.engine, &cfg.engine_opts)?.remove(0)
+    let (h, labels) = match (cfg.method, &calibration.first) {
+        (Method::Assembly, Some(first)) if l == 0 => (first.h.clone(), first.labels.clone()),
+        (Method::Assembly, _) => {
+            let h = eval::tensors_on(m, &[&layer.output], calib, cfg.engine, &cfg.engine_opts)?
+                .remove(0);
+            require_finite(&h, &format!("hidden layer {l}"), calib)?;
+            let labels = cfg
+                .merge
+                .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
+            (h, labels)
         }
-        Method::Magnitude => Array2::zeros((0, n)),
+        (Method::Magnitude, _) => (Array2::zeros((0, n)), None),
     };
-    require_finite(&h, &format!("hidden layer {l}"), calib)?;
-    let labels = (cfg.merge && cfg.method == Method::Assembly)
-        .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
     let w_next = next.weight_matrix(&m.graph);
     let b_next = next.bias_trainable().then(|| next.bias_vector(&m.graph));
     let p = boundary::plan(
@@ -301,45 +313,15 @@ fn prune_layer(
     Ok(p.report)
 }
 
-/// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go, each
-/// neuron's cost relative to its layer's median cost.
-fn global_widths(
-    model: &Model,
-    view: &MlpView,
-    calib: &Dataset,
-    cfg: &PruneConfig,
-) -> Result<Vec<usize>> {
-    let h = hidden_activations(model, view, calib, cfg.engine, &cfg.engine_opts)?;
-    for (k, hk) in h.iter().enumerate() {
-        require_finite(hk, &format!("hidden layer {k}"), calib)?;
-    }
-    let mut costs: Vec<(f64, usize)> = Vec::new();
-    let mut sizes = Vec::new();
-    for (k, hk) in h.iter().enumerate() {
-        let w_next = view.layers[k + 1].weight_matrix(&model.graph);
-        let labels = cfg
-            .merge
-            .then(|| assemblies::louvain(&assemblies::activity_similarity(hk.view())));
-        // Costs are compared across layers relative to each layer's median cost: a layer full
-        // of dead or duplicated neurons gives up more than a layer whose neurons all matter.
-        let layer_costs = boundary::initial_costs(
-            hk.view(),
-            w_next.view(),
-            view.layers[k + 1].bias_trainable(),
-            labels.as_deref(),
-        );
-        let mut sorted = layer_costs.clone();
-        sorted.sort_by(f64::total_cmp);
-        let scale = sorted[sorted.len() / 2].max(1e-12);
-        costs.extend(layer_costs.into_iter().map(|c| (c / scale, k)));
-        sizes.push(hk.ncols());
-    }
+/// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go (`g`: each
+/// neuron's cost relative to its layer's median cost, cheapest first).
+fn global_widths(g: &GlobalCosts, cfg: &PruneConfig) -> Vec<usize> {
+    let sizes = &g.sizes;
     let total: usize = sizes.iter().sum();
     let mut to_remove = (cfg.ratio * total as f64).round() as usize;
-    costs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let min_keep = cfg.round_to.max(1);
     let mut widths = sizes.clone();
-    for (_, k) in costs {
+    for &(_, k) in &g.costs {
         if to_remove == 0 {
             break;
         }
@@ -348,11 +330,11 @@ fn global_widths(
             to_remove -= 1;
         }
     }
-    Ok(widths
+    widths
         .iter()
-        .zip(&sizes)
+        .zip(sizes)
         .map(|(&w, &n)| kept_width(n, 1.0 - w as f64 / n as f64, cfg.round_to))
-        .collect())
+        .collect()
 }
 
 /// Drops input features of the first dense layer that are constant on the data (their value
@@ -576,6 +558,8 @@ struct Evaluated {
     value: f64,
     model: Model,
     report: PruneReport,
+    /// Seconds spent pruning it (calibration activations, assemblies, compensation).
+    prune_seconds: f64,
 }
 
 impl Evaluated {
@@ -603,6 +587,8 @@ pub struct Searched {
     pub candidates: Vec<Candidate>,
     pub best: Option<(Model, PruneReport, SearchReport)>,
     best_cut: f64,
+    /// Seconds spent calibrating and pruning the candidates (before `post`), summed.
+    pub prune_seconds: f64,
 }
 
 impl Searched {
@@ -628,7 +614,12 @@ pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
     let within = |e: &Evaluated| s.loss(baseline, e.value) <= s.max_drop_points + 1e-9 && e.cuts();
     let grid: Vec<f64> = (1..20).map(|i| i as f64 * 0.05).collect();
     let view = MlpView::find(&model.graph)?;
-    let mut results = evaluate_ratios(model, &view, s, "pruning candidates, 5% grid", grid)?;
+    view.require_whole()?;
+    let t = std::time::Instant::now();
+    let calibration = Calibration::new(model, &view, s.calib, s.cfg)?;
+    let calibration_seconds = t.elapsed().as_secs_f64();
+    let source = (model, &view, &calibration);
+    let mut results = evaluate_ratios(source, s, "pruning candidates, 5% grid", grid)?;
     let best_grid = results
         .iter()
         .filter(|e| within(e))
@@ -639,14 +630,14 @@ pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
         .filter(|&r| r < 0.995)
         .collect();
     results.extend(evaluate_ratios(
-        model,
-        &view,
+        source,
         s,
         "pruning candidates, 1% steps",
         fine,
     )?);
     results.sort_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio));
     let candidates: Vec<Candidate> = results.iter().map(|e| e.candidate.clone()).collect();
+    let prune_seconds = calibration_seconds + results.iter().map(|e| e.prune_seconds).sum::<f64>();
     let best_cut = results
         .iter()
         .filter(|e| e.cuts())
@@ -676,6 +667,7 @@ pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
         candidates,
         best,
         best_cut,
+        prune_seconds,
     })
 }
 
@@ -686,10 +678,10 @@ fn budget_name(metric: GateMetric) -> &'static str {
     }
 }
 
-/// Prunes, post-processes and evaluates `model` at each ratio, in parallel.
+/// Prunes (on `model`'s calibration), post-processes and evaluates `model` at each ratio, in
+/// parallel.
 fn evaluate_ratios(
-    model: &Model,
-    view: &MlpView,
+    (model, view, calibration): (&Model, &MlpView, &Calibration),
     s: &Search,
     label: &str,
     ratios: Vec<f64>,
@@ -703,7 +695,9 @@ fn evaluate_ratios(
                 ratio,
                 ..s.cfg.clone()
             };
-            let (m, report) = prune_with(model, view, s.calib, &cfg)?;
+            let t = std::time::Instant::now();
+            let (m, report) = prune_calibrated(model, view, calibration, &cfg)?;
+            let prune_seconds = t.elapsed().as_secs_f64();
             let m = match s.post {
                 Some(f) => f(m)?,
                 None => m,
@@ -721,6 +715,7 @@ fn evaluate_ratios(
                 value,
                 model: m,
                 report,
+                prune_seconds,
             })
         })
         .collect();
