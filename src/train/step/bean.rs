@@ -27,7 +27,7 @@
 //! subtracts two large, nearly equal terms when the neurons fire alike (the regime BEAN drives
 //! towards).
 use super::{Bean, BeanVariant};
-use crate::ir::builder::{GraphBuilder, Wire};
+use crate::ir::builder::{attr_int, GraphBuilder, Wire};
 
 /// The BEAN term of one layer and its gradients.
 pub struct BeanTerm {
@@ -44,6 +44,7 @@ pub struct BeanTerm {
 struct Scale {
     alpha: f64,
     n2: f64,
+    gamma: f64,
 }
 
 impl Scale {
@@ -85,23 +86,23 @@ pub fn bean_term(
     let scale = Scale {
         alpha: bean.alpha,
         n2: (n * n) as f64,
+        gamma: bean.gamma,
     };
-    let (value, d_a, d_h) = match bean.variant {
+    let (value, d_a_gamma, d_h) = match bean.variant {
         BeanVariant::One => bean_one(g, h, &st, batch, scale),
         BeanVariant::Two => bean_two(g, h, &st, batch, scale),
     };
-    // ∂Â/∂W = γ·sign(W)·(1 − tanh²(γW))
+    // ∂Â/∂W = γ·sign(W)·(1 − tanh²(γW)) = γ·(sign(t) − t·|t|); the γ is in `d_a_gamma`.
     let sign = g.op("Sign", &[&st.t], vec![]);
-    let t2 = g.square(&st.t);
-    let one = g.scalar(1.0);
-    let sech2 = g.sub(&one, &t2);
-    let k = g.mul(&sign, &sech2);
-    let k = g.mul_scalar(&k, bean.gamma);
-    let d_w = g.mul(&d_a, &k);
+    let ta = g.mul(&st.t, &st.a);
+    let k = g.sub(&sign, &ta);
+    let d_w = g.mul(&d_a_gamma, &k);
     BeanTerm { value, d_w, d_h }
 }
 
-/// (R, ∂R/∂Â, ∂R/∂H) of BEAN-1 in O(B·n·m).
+/// (R, γ·∂R/∂Â, ∂R/∂H) of BEAN-1 in O(B·n·m), with few passes over the [n, m] matrices: the
+/// products with Â are matrix products, and γ·∂R/∂Â is a single Gemm (its scalars in the Gemm's
+/// α and β).
 fn bean_one(
     g: &mut GraphBuilder,
     h: &Wire,
@@ -110,38 +111,51 @@ fn bean_one(
     scale: Scale,
 ) -> (Wire, Wire, Wire) {
     let a = &st.a;
-    // Σ M D = 2·sᵀÂ(Âᵀ1) − (2/B)‖HÂ‖²
-    let colsum = g.reduce_sum(a, &[0], true); // Âᵀ1 as [1, m]
-    let ac = g.mul(a, &colsum);
-    let c = g.reduce_sum(&ac, &[1], false); // M1 = Â(Âᵀ1), [n]
-    let sc_v = g.mul(&st.s, &c);
-    let sc = g.reduce_sum(&sc_v, &[], false);
+    let axis0 = g.ints(&[0]);
+    let s_row = g.op("Unsqueeze", &[&st.s, &axis0], vec![]); // sᵀ, [1, n]
+                                                             // Σ M D = 2·sᵀc − (2/B)‖HÂ‖², c = M1 = Â(Âᵀ1)
+    let colsum = g.reduce_sum(a, &[0], true); // (Âᵀ1)ᵀ, [1, m]
+    let c_col = g.gemm(a, &colsum, false, true); // c, [n, 1]
+    let c = g.reduce_sum(&c_col, &[1], false); // c, [n]
+    let sc = g.matmul(&s_row, &c_col); // sᵀc, [1, 1]
+    let sc = g.reduce_sum(&sc, &[], false);
     let ha = g.matmul(h, a); // [B, m]
     let ha2 = g.square(&ha);
     let q = g.reduce_sum(&ha2, &[], false);
     let qb = g.div(&q, batch);
     let diff = g.sub(&sc, &qb);
     let value = g.mul_scalar(&diff, scale.times(2.0));
-    // ∂R/∂H = 4α/(n²B)·(H·diag(M1) − HÂÂᵀ)
+    // ∂R/∂H = 4α/(n²B)·(H·diag(c) − HÂÂᵀ)
     let hc = g.mul(h, &c);
     let haa = g.gemm(&ha, a, false, true);
     let lap = g.sub(&hc, &haa);
     let lap_b = g.div(&lap, batch);
     let d_h = g.mul_scalar(&lap_b, scale.times(4.0));
-    // ∂R/∂Â = 2α/n²·DÂ, DÂ = s(Âᵀ1)ᵀ + 1(Âᵀs)ᵀ − (2/B)Hᵀ(HÂ)
-    let outer = g.mul(&st.s_col, &colsum);
-    let as_ = g.mul(a, &st.s_col);
-    let ats = g.reduce_sum(&as_, &[0], true); // (Âᵀs)ᵀ as [1, m]
-    let hha = g.gemm(h, &ha, true, false);
-    let hha_b = g.div(&hha, batch);
-    let hha_2 = g.mul_scalar(&hha_b, 2.0);
-    let sum1 = g.add(&outer, &ats);
-    let da = g.sub(&sum1, &hha_2);
-    let d_a = g.mul_scalar(&da, scale.times(2.0));
-    (value, d_a, d_h)
+    // γ·∂R/∂Â = γ·2α/n²·(s(Âᵀ1)ᵀ + 1(Âᵀs)ᵀ − (2/B)Hᵀ(HÂ))
+    //         = [H; sᵀ]ᵀ·(k·[−(2/B)HÂ; (Âᵀ1)ᵀ]) + k·(Âᵀs)ᵀ with k = 2αγ/n²: one Gemm whose C is
+    //           broadcast over rows; the scalars scale the small operands, not the [n, m] result.
+    let k = scale.times(2.0) * scale.gamma;
+    let minus_two_k = g.scalar(-2.0 * k);
+    let per_row = g.div(&minus_two_k, batch);
+    let ha_scaled = g.mul(&ha, &per_row);
+    let colsum_k = g.mul_scalar(&colsum, k);
+    let left = g.op("Concat", &[h, &s_row], vec![attr_int("axis", 0)]); // [B + 1, n]
+    let right = g.op(
+        "Concat",
+        &[&ha_scaled, &colsum_k],
+        vec![attr_int("axis", 0)],
+    ); // [B + 1, m]
+    let ats = g.matmul(&s_row, a); // (Âᵀs)ᵀ, [1, m]
+    let ats_k = g.mul_scalar(&ats, k);
+    let d_a_gamma = g.op(
+        "Gemm",
+        &[&left, &right, &ats_k],
+        vec![attr_int("transA", 1)],
+    );
+    (value, d_a_gamma, d_h)
 }
 
-/// (R, ∂R/∂Â, ∂R/∂H) of BEAN-2 with the n×n matrices.
+/// (R, γ·∂R/∂Â, ∂R/∂H) of BEAN-2 with the n×n matrices.
 fn bean_two(
     g: &mut GraphBuilder,
     h: &Wire,
@@ -172,6 +186,6 @@ fn bean_two(
     // ∂R/∂Â = 4α/n²·(C∘D)Â
     let cd = g.mul(&c, &d);
     let cda = g.matmul(&cd, a);
-    let d_a = g.mul_scalar(&cda, scale.times(4.0));
-    (value, d_a, d_h)
+    let d_a_gamma = g.mul_scalar(&cda, scale.times(4.0) * scale.gamma);
+    (value, d_a_gamma, d_h)
 }
