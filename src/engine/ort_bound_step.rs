@@ -23,6 +23,8 @@ pub struct OrtBoundStepRunner {
     provider: &'static str,
     graph: StepGraph,
     sets: StateSets<Tensor<f32>>,
+    /// Created once; each step rebinds every input and output under the same names.
+    binding: ort::session::IoBinding,
     /// Host memory, where the scalars are bound.
     host: MemoryInfo<'static>,
 }
@@ -46,7 +48,9 @@ impl OrtBoundStepRunner {
                 .collect()
         };
         let sets = StateSets::from_sets([set()?, set()?, set()?]);
+        let binding = session.create_binding().map_err(err)?;
         Ok(OrtBoundStepRunner {
+            binding,
             session,
             provider,
             graph: graph.clone(),
@@ -72,10 +76,10 @@ impl StepRunner for OrtBoundStepRunner {
             session,
             graph,
             sets,
+            binding,
             host,
             ..
         } = self;
-        let mut binding = session.create_binding().map_err(err)?;
         let names = &graph.inputs;
         let (lr, step) = batch.scalars();
         let per_step = [
@@ -98,7 +102,7 @@ impl StepRunner for OrtBoundStepRunner {
         for name in graph.scalars.names() {
             binding.bind_output_to_device(name, host).map_err(err)?;
         }
-        let outputs = session.run_binding(&binding).map_err(err)?;
+        let outputs = session.run_binding(binding).map_err(err)?;
         let scalar =
             |name: &str| -> Result<f32> { outputs[name].try_extract_scalar::<f32>().map_err(err) };
         let [a, b, c, d] = graph.scalars.names();
