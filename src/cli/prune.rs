@@ -25,15 +25,20 @@ pub struct CutArgs {
     /// Calibration rows used (evenly spaced; 2 to 10000000).
     #[arg(long, default_value_t = 10_000, value_parser = parse::count_in(2, 10_000_000))]
     pub calib_rows: usize,
+    /// Do not refit each cut layer's successor by ridge regression onto the uncut model's
+    /// pre-activations (keep the rank-one merges and folded means alone).
+    #[arg(long)]
+    pub no_refit: bool,
 }
 
 impl CutArgs {
-    /// `base` with this cut's rounding, input pruning and calibration rows.
+    /// `base` with this cut's rounding, input pruning, calibration rows and refit.
     pub fn apply(&self, base: PruneConfig) -> PruneConfig {
         PruneConfig {
             round_to: self.round_to,
             inputs: self.inputs,
             calib_rows: self.calib_rows,
+            refit: !self.no_refit,
             ..base
         }
     }
@@ -218,8 +223,18 @@ fn print_report(
     for l in &report.layers {
         let c = &l.counts;
         println!(
-            "hidden layer {}: {} → {} neurons ({} constant folded, {} merged, {} removed)",
-            l.layer, c.n_before, c.n_after, c.constant_removed, c.merged, c.weak_removed
+            "hidden layer {}: {} → {} neurons ({} constant folded, {} merged, {} removed{})",
+            l.layer,
+            c.n_before,
+            c.n_after,
+            c.constant_removed,
+            c.merged,
+            c.weak_removed,
+            if c.refitted {
+                "; next layer refitted"
+            } else {
+                ""
+            }
         );
     }
     if let Some(i) = &report.inputs {

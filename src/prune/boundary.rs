@@ -28,6 +28,8 @@ pub struct BoundaryReport {
     pub constant_removed: usize,
     pub merged: usize,
     pub weak_removed: usize,
+    /// The next layer was refitted by ridge regression (refit.rs) after the plan.
+    pub refitted: bool,
 }
 
 /// The outcome for one hidden layer: kept neuron indices (ascending) and the next layer's new

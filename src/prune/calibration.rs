@@ -6,7 +6,9 @@
 //!   of it is ever cut, so they are the same at every ratio (later layers' activations depend on
 //!   the cuts before them and are measured per ratio);
 //! - for global allocation, every hidden neuron's cost relative to its layer's median, cheapest
-//!   first: the ratio only decides how many of them go.
+//!   first: the ratio only decides how many of them go;
+//! - for the refit (refit.rs), the pre-activations of every layer after the first: the targets
+//!   each cut boundary's next layer is refitted to.
 //!
 //! Each is computed exactly as a single `prune` computes it, so a search writes the same bytes.
 use super::{boundary, hidden_activations, require_finite, Allocation, Method, PruneConfig};
@@ -38,6 +40,9 @@ pub struct Calibration {
     pub first: Option<FirstLayer>,
     /// None unless the allocation is global (with assembly pruning).
     pub global: Option<GlobalCosts>,
+    /// Pre-activations [rows, n_out] of dense layers 1.. of the uncut model, in chain order; None
+    /// unless refitting (with assembly pruning).
+    pub refit_targets: Option<Vec<Array2<f32>>>,
 }
 
 impl Calibration {
@@ -59,10 +64,14 @@ impl Calibration {
         let global = (hidden && assembly && cfg.allocation == Allocation::Global)
             .then(|| global_costs(model, view, &rows, cfg))
             .transpose()?;
+        let refit_targets = (hidden && assembly && cfg.refit)
+            .then(|| pre_activations_after_first(model, view, &rows, cfg))
+            .transpose()?;
         Ok(Calibration {
             rows,
             first,
             global,
+            refit_targets,
         })
     }
 }
@@ -80,6 +89,23 @@ fn first_layer(
         .merge
         .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
     Ok(FirstLayer { h, labels })
+}
+
+fn pre_activations_after_first(
+    model: &Model,
+    view: &MlpView,
+    rows: &Dataset,
+    cfg: &PruneConfig,
+) -> Result<Vec<Array2<f32>>> {
+    let names: Vec<&str> = view.layers[1..]
+        .iter()
+        .map(|l| l.pre_activation.as_str())
+        .collect();
+    let z = eval::tensors_on(model, &names, rows, cfg.engine, &cfg.engine_opts)?;
+    for (k, zk) in z.iter().enumerate() {
+        require_finite(zk, &format!("dense layer {} pre-activation", k + 1), rows)?;
+    }
+    Ok(z)
 }
 
 /// Each hidden neuron's cost relative to its layer's median cost: a layer full of dead or

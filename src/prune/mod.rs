@@ -3,6 +3,7 @@
 //! original's predicted classes, for agreement) or RMSE on float targets.
 pub mod boundary;
 mod calibration;
+pub mod refit;
 
 pub use boundary::{BoundaryReport, Method};
 
@@ -17,7 +18,7 @@ use crate::mlp::{DenseLayer, DenseOp, MlpView};
 use crate::progress::Progress;
 use crate::tensor::{DataType, Storage, Tensor, TensorData};
 use calibration::{Calibration, GlobalCosts};
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,9 @@ pub struct PruneConfig {
     pub method: Method,
     /// Merge near-duplicate neurons within an assembly (Method::Assembly).
     pub merge: bool,
+    /// Refit each cut boundary's next layer on the kept neurons by ridge regression onto the
+    /// uncut model's pre-activations (Method::Assembly; refit.rs).
+    pub refit: bool,
     /// Also drop input features that are constant on the data or unused, behind a Gather.
     pub inputs: bool,
     /// Calibration rows used (evenly spaced over the data).
@@ -58,6 +62,7 @@ impl Default for PruneConfig {
             round_to: 1,
             method: Method::Assembly,
             merge: true,
+            refit: true,
             inputs: false,
             calib_rows: 10_000,
             allocation: Allocation::Uniform,
@@ -294,6 +299,10 @@ fn prune_layer(
         cfg.method,
         labels.as_deref(),
     );
+    let p = match &calibration.refit_targets {
+        Some(targets) => refitted(p, h.view(), targets[l].view(), next.bias_trainable()),
+        None => p,
+    };
     let w_l = layer.weight_matrix(&m.graph).select(Axis(1), &p.keep);
     let b_l = layer
         .bias
@@ -311,6 +320,23 @@ fn prune_layer(
     view.layers[l].n_out = p.keep.len();
     view.layers[l + 1].n_in = p.keep.len();
     Ok(p.report)
+}
+
+/// `p` with its next layer refitted on the kept columns of `h` to `target` (refit.rs), or as it
+/// is when the fit cannot be solved.
+fn refitted(
+    mut p: boundary::BoundaryPlan,
+    h: ArrayView2<f32>,
+    target: ArrayView2<f32>,
+    fit_bias: bool,
+) -> boundary::BoundaryPlan {
+    let h_kept = h.select(Axis(1), &p.keep);
+    if let Some(r) = refit::ridge(h_kept.view(), target, p.w_next.view(), fit_bias) {
+        p.w_next = r.w_next;
+        p.b_next = r.b_next.or(p.b_next);
+        p.report.refitted = true;
+    }
+    p
 }
 
 /// Kept width of each hidden layer when the cheapest `ratio` of all hidden neurons go (`g`: each
