@@ -47,6 +47,9 @@ pub struct StageFinetune {
     pub samples_per_second: f64,
     pub initial_val_accuracy: Option<f64>,
     pub val_accuracy: Option<f64>,
+    /// The α BEAN ran with, and what `--alpha auto` measured to set it.
+    pub alpha: Option<f64>,
+    pub alpha_auto: Option<train::AutoAlpha>,
     pub seconds: f64,
 }
 
@@ -105,6 +108,8 @@ fn stage(o: &train::Outcome, seconds: f64) -> StageFinetune {
         samples_per_second: o.samples_per_second(),
         initial_val_accuracy: o.initial_val_accuracy,
         val_accuracy: o.val_accuracy(),
+        alpha: o.alpha,
+        alpha_auto: o.auto_alpha,
         seconds,
     }
 }

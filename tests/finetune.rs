@@ -663,3 +663,42 @@ fn prepared_rows_heal_alike_and_serve_only_the_same_prelude() {
     t.set_f32(dims, halved);
     assert!(!prepared.serves(&rescaled, &data).unwrap());
 }
+
+/// `--alpha auto` (the default) starts the BEAN term at 0.3 × ln C on every bundled model. The
+/// reference is the step graph's own first epoch over every row in shuffled batches, at a
+/// learning rate too small to move the weights — not the loss graph on the evenly spaced rows
+/// that set α.
+#[test]
+fn alpha_auto_starts_the_bean_term_at_the_documented_share_on_every_bundled_model() {
+    let cases = [
+        ("fashion-lenet", "model.onnx", "test.npz"),
+        ("digits-sklearn", "model.onnx", "train.npz"),
+        ("digits-torch", "model-legacy.onnx", "train.npz"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, model, data) in cases {
+        let d = model_dir(name);
+        let out = dir.path().join(format!("{name}.onnx"));
+        let o = finetune(&d.join(model), &d.join(data), &out)
+            .args(["--epochs", "1", "--lr", "1e-12", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let auto = &j["alpha_auto"];
+        let l0 = auto["uninformed_loss"].as_f64().unwrap();
+        assert!((l0 - 10f64.ln()).abs() < 1e-9, "{name}: L₀ = {l0}");
+        assert_eq!(auto["fraction"].as_f64(), Some(0.3), "{name}");
+        assert_eq!(j["alpha"], auto["alpha"], "{name}: BEAN ran with the α set");
+        let first_epoch_bean = j["history"][0]["bean"].as_f64().unwrap();
+        let share = first_epoch_bean / l0;
+        assert!(
+            (share - 0.3).abs() < 0.03,
+            "{name}: the BEAN term started at {share:.4} × L₀, not 0.3"
+        );
+    }
+}

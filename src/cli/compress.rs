@@ -11,7 +11,7 @@ use bean_onnx::progress::Progress;
 use bean_onnx::prune::PruneConfig;
 use bean_onnx::train::step::BeanVariant;
 use bean_onnx::train::{
-    Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
+    Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
 };
 use bean_onnx::validate;
 use clap::Args;
@@ -67,9 +67,10 @@ pub struct CompressArgs {
     /// BEAN variant for the fine-tune: 1 or 2.
     #[arg(long, default_value = "1")]
     pub bean: BeanVariant,
-    /// BEAN strength α.
-    #[arg(long, default_value_t = 0.05, value_parser = parse::non_negative)]
-    pub alpha: f64,
+    /// BEAN strength α: auto (the BEAN term starts at 0.3 × an uninformed model's loss, ln C for
+    /// C classes, measured on the training rows) or a number ≥ 0.
+    #[arg(long, default_value = "auto")]
+    pub alpha: Alpha,
     /// BEAN fine-tuning epochs (1 to 1000000).
     #[arg(long, default_value_t = 3, value_parser = parse::count_in(1, 1_000_000))]
     pub epochs: usize,

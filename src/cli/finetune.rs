@@ -9,8 +9,8 @@ use bean_onnx::progress::Progress;
 use bean_onnx::train::checkpoint;
 use bean_onnx::train::step::Baseline;
 use bean_onnx::train::{
-    self, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
-    StopReason,
+    self, Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer,
+    OptimizerKind, StopReason,
 };
 use clap::Args;
 use std::io::Write;
@@ -33,9 +33,10 @@ pub struct FinetuneArgs {
     /// BEAN variant: 1 (shared neighbours, O(B·n·m)), 2 (4-cycles, O(n²)), or off.
     #[arg(long, default_value = "1", value_parser = parse::bean_or_off)]
     pub bean: parse::BeanOrOff,
-    /// BEAN strength α.
-    #[arg(long, default_value_t = 0.05, value_parser = parse::non_negative)]
-    pub alpha: f64,
+    /// BEAN strength α: auto (the BEAN term starts at 0.3 × an uninformed model's loss, ln C for
+    /// C classes, measured on the training rows) or a number ≥ 0.
+    #[arg(long, default_value = "auto")]
+    pub alpha: Alpha,
     /// Â = |tanh(γW)|: a positive number, or auto (γ = 1/std(W) per layer).
     #[arg(long, default_value = "auto")]
     pub gamma: Gamma,
@@ -295,6 +296,8 @@ struct Summary {
     initial_val_accuracy: Option<f64>,
     val_accuracy: Option<f64>,
     best_epoch: Option<usize>,
+    alpha: Option<f64>,
+    alpha_auto: Option<train::AutoAlpha>,
     layers: Vec<bean_onnx::train::finetune::LayerFigures>,
     history: Vec<EpochMetrics>,
 }
@@ -313,6 +316,8 @@ fn summary(o: &train::Outcome, cfg: &FinetuneConfig, output: &Path) -> Summary {
         initial_val_accuracy: o.initial_val_accuracy,
         val_accuracy: o.val_accuracy(),
         best_epoch: o.best_epoch,
+        alpha: o.alpha,
+        alpha_auto: o.auto_alpha,
         layers: o.figures.clone(),
         history: o.history.clone(),
     }
@@ -327,6 +332,17 @@ fn print_summary(s: &Summary) {
         s.samples_per_second,
         s.engine
     );
+    if let Some(a) = &s.alpha_auto {
+        println!(
+            "α = {:.3e} (auto: the BEAN term starts at {} × {:.3} = {:.3}; at α = 1 it is {:.3e} on {} rows)",
+            a.alpha,
+            a.fraction,
+            a.uninformed_loss,
+            a.fraction * a.uninformed_loss,
+            a.bean_at_alpha_1,
+            a.rows
+        );
+    }
     if let (Some(a), Some(b)) = (s.initial_val_accuracy, s.val_accuracy) {
         println!(
             "validation accuracy {:.4} → {:.4} (best epoch {})",

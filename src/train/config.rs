@@ -13,6 +13,37 @@ pub enum Gamma {
     Fixed(f64),
 }
 
+/// The BEAN strength: set from the model and its data (see `train::alpha`), or given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Alpha {
+    /// α such that the BEAN term starts at `train::alpha::AUTO_FRACTION` of the task loss.
+    Auto,
+    Fixed(f64),
+}
+
+impl std::str::FromStr for Alpha {
+    type Err = String;
+    /// `auto`, or a non-negative number.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Alpha::Auto),
+            a => match a.parse::<f64>() {
+                Ok(v) if v >= 0.0 && v.is_finite() => Ok(Alpha::Fixed(v)),
+                _ => Err(format!("expected a non-negative number or auto, got '{a}'")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Alpha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Alpha::Auto => write!(f, "auto"),
+            Alpha::Fixed(a) => write!(f, "{a}"),
+        }
+    }
+}
+
 /// Which layers get the regularizers. A layer's regularizer acts on its input neurons, so
 /// `Hidden` (every layer but the first) shapes exactly the neurons that pruning removes.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +105,7 @@ crate::names::named!(OptimizerKind, "optimizer", [Adam => "adam", Sgd => "sgd"])
 #[derive(Debug, Clone)]
 pub struct FinetuneConfig {
     pub bean: Option<BeanVariant>,
-    pub alpha: f64,
+    pub alpha: Alpha,
     pub gamma: Gamma,
     pub layers: LayerSelection,
     pub baseline: Option<(Baseline, f64)>,
@@ -106,12 +137,10 @@ impl FinetuneConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(bad("the learning rate", self.lr, "a positive number"));
         }
-        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            return Err(bad(
-                "the BEAN strength α",
-                self.alpha,
-                "a non-negative number",
-            ));
+        if let Alpha::Fixed(a) = self.alpha {
+            if !(a >= 0.0 && a.is_finite()) {
+                return Err(bad("the BEAN strength α", a, "a non-negative number"));
+            }
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(bad("the momentum", self.momentum, "in [0, 1)"));
@@ -134,7 +163,7 @@ impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
             bean: Some(BeanVariant::One),
-            alpha: 0.05,
+            alpha: Alpha::Auto,
             gamma: Gamma::Auto,
             layers: LayerSelection::Hidden,
             baseline: None,
@@ -194,7 +223,7 @@ mod tests {
             ),
             (
                 FinetuneConfig {
-                    alpha: f64::NAN,
+                    alpha: Alpha::Fixed(f64::NAN),
                     ..ok.clone()
                 },
                 "the BEAN strength α",

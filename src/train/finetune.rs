@@ -1,6 +1,7 @@
 //! Fine-tuning: the epochs of a [`Trainer`] with per-epoch metrics, the best weights on
 //! validation data, checkpoints for resuming, and clean stops on a signal or a loss that turns
 //! NaN/Inf (the trainer keeps the last good state).
+use super::alpha::{auto_alpha, AutoAlpha};
 use super::chain_input::ChainInput;
 use super::checkpoint::Checkpoint;
 use super::observer::{Observer, Silent};
@@ -8,7 +9,7 @@ use super::plan::{self, apply_params, initial_state, targets, Plan};
 use super::prepared::PreparedRows;
 use super::step::StepSpec;
 use super::trainer::{EpochEnd, EpochSums, Trainer, TrainingSet};
-use super::FinetuneConfig;
+use super::{Alpha, FinetuneConfig};
 use crate::assemblies;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -79,6 +80,9 @@ pub struct Outcome {
     pub engine: String,
     pub figures: Vec<LayerFigures>,
     pub initial_val_accuracy: Option<f64>,
+    /// The α BEAN ran with (None without BEAN), and what `--alpha auto` measured to set it.
+    pub alpha: Option<f64>,
+    pub auto_alpha: Option<AutoAlpha>,
 }
 
 impl Outcome {
@@ -246,7 +250,7 @@ fn finetune_rows(
 ) -> Result<Outcome> {
     cfg.validate()?;
     single_input(model)?;
-    let plan = plan::plan(model, cfg, train.y_values.is_some())?;
+    let mut plan = plan::plan(model, cfg, train.y_values.is_some())?;
     let reused = match prepared {
         Some(p) => p.training_set(model, &plan, train, cfg)?,
         None => None,
@@ -264,7 +268,21 @@ fn finetune_rows(
     if set.rows() == 0 {
         return Err(Error::data(&train.path, "has no rows"));
     }
-    run(model, &plan, &set, val, cfg, resume, observer)
+    let has_bean = plan.spec.layers.iter().any(|l| l.bean.is_some());
+    let auto_alpha = (has_bean && cfg.alpha == Alpha::Auto)
+        .then(|| auto_alpha(model, &plan, &set, cfg))
+        .transpose()?;
+    if let Some(a) = &auto_alpha {
+        plan.spec = plan.spec.with_alpha(a.alpha);
+    }
+    let mut outcome = run(model, &plan, &set, val, cfg, resume, observer)?;
+    outcome.alpha = plan
+        .spec
+        .layers
+        .iter()
+        .find_map(|l| l.bean.map(|b| b.alpha));
+    outcome.auto_alpha = auto_alpha;
+    Ok(outcome)
 }
 
 /// The fine-tune of `model` on `set` (planned as `plan`).
@@ -320,6 +338,8 @@ fn run(
         engine: trainer.describe(),
         figures,
         initial_val_accuracy,
+        alpha: None,
+        auto_alpha: None,
     })
 }
 

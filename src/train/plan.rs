@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::eval;
 use crate::ir::Model;
 use crate::mlp::MlpView;
-use crate::train::{FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
+use crate::train::{Alpha, FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
 use ndarray::{Array1, Array2, ArrayD};
 
 /// The training plan for `model`: its chain, the step spec, each layer's γ.
@@ -18,6 +18,7 @@ pub struct Plan {
     pub gammas: Vec<f64>,
 }
 
+/// With `Alpha::Auto` the plan's BEAN layers carry α = 1 until `train::alpha` sets it.
 pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<Plan> {
     let view = MlpView::find(&model.graph)?;
     view.require_whole()?;
@@ -56,10 +57,10 @@ pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<
             has_bias: l.bias_trainable(),
             bean: cfg
                 .bean
-                .filter(|_| selected && cfg.alpha > 0.0)
+                .filter(|_| selected && planned_alpha(cfg.alpha) > 0.0)
                 .map(|variant| Bean {
                     variant,
-                    alpha: cfg.alpha,
+                    alpha: planned_alpha(cfg.alpha),
                     gamma,
                 }),
             baseline: cfg.baseline.filter(|_| selected),
@@ -97,6 +98,14 @@ pub fn plan(model: &Model, cfg: &FinetuneConfig, float_targets: bool) -> Result<
         },
         gammas,
     })
+}
+
+/// The α a plan's BEAN layers carry: the given one, or 1 until `train::alpha` sets it.
+fn planned_alpha(alpha: Alpha) -> f64 {
+    match alpha {
+        Alpha::Auto => 1.0,
+        Alpha::Fixed(a) => a,
+    }
 }
 
 /// Starting state: each layer's effective weights (and biases), then zeroed optimizer slots.

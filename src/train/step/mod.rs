@@ -152,6 +152,15 @@ fn scalar_outputs() -> ScalarOutputs {
 }
 
 impl StepSpec {
+    /// This spec with every BEAN layer's α set to `alpha` (the term is linear in α).
+    pub fn with_alpha(&self, alpha: f64) -> StepSpec {
+        let mut spec = self.clone();
+        for bean in spec.layers.iter_mut().filter_map(|l| l.bean.as_mut()) {
+            bean.alpha = alpha;
+        }
+        spec
+    }
+
     pub fn params(&self) -> Vec<Param> {
         let mut v = Vec::new();
         for (l, s) in self.layers.iter().enumerate() {
