@@ -16,6 +16,8 @@ fi
 export BEAN_ONNX_ORACLE_PYTHON="$PWD/.venv/bin/python"
 BEAN_ONNX_FASHION_DIR="$(scripts/fashion-data.sh)"
 export BEAN_ONNX_FASHION_DIR
+# The evidence suite's few-shot sampler (bench/paper/fewshot.py): exactly n per class, seeded.
+.venv/bin/python -m unittest discover -s bench/paper -p 'test_*.py'
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 echo "building and running the tests (the first release build of tract and ort takes about 5 minutes on 2 cores)"
