@@ -31,9 +31,10 @@ pub struct CompressConfig {
     pub min_speedup: Option<f64>,
     /// Most parameters the gate allows the candidate.
     pub max_params: Option<usize>,
-    /// Budget of the search on validation data, in the gate's unit (points, or RMSE): below the
-    /// gate's, so that a cut chosen on one sample of data still passes the gate on another.
-    /// None: a quarter of the gate's budget.
+    /// Budget of the search on validation data, in the gate's unit (points, or RMSE), taken as
+    /// measured. None: the gate's budget less each candidate's paired margin (prune::margin) when
+    /// the validation and test data are different files of an accuracy gate; otherwise a quarter
+    /// of the gate's budget.
     pub search_budget: Option<f64>,
     /// Epochs of plain fine-tuning (no BEAN) after pruning.
     pub heal_epochs: usize,
@@ -144,6 +145,7 @@ struct Plan {
     metric: GateMetric,
     limits: Limits,
     search_budget: f64,
+    search_margin: prune::SearchMargin,
     /// Validation data with labels (the original's predictions when it has none), for the
     /// fine-tune's best epoch; None for regression.
     labelled_val: Option<Dataset>,
@@ -192,10 +194,26 @@ impl Plan {
             GateMetric::Regression => None,
         };
         let unlabelled_train = input.train.y.is_none() && input.train.y_values.is_none();
+        let (search_budget, search_margin) = match (cfg.search_budget, &labelled_val) {
+            (Some(b), _) => (b, prune::SearchMargin::None),
+            (None, Some(val)) if !same_file(&input.val.path, &input.test.path) => {
+                let (original, _) = crate::eval::verdicts(input.model, val, engine.0, engine.1)?;
+                let gate_rows = input.test.rows();
+                (
+                    gate_budget,
+                    prune::SearchMargin::Paired {
+                        original,
+                        gate_rows,
+                    },
+                )
+            }
+            (None, _) => (gate_budget / 4.0, prune::SearchMargin::None),
+        };
         Ok(Plan {
             metric: search_metric,
             limits,
-            search_budget: cfg.search_budget.unwrap_or(gate_budget / 4.0),
+            search_budget,
+            search_margin,
             labelled_val,
             heal_train: unlabelled_train.then(|| pseudo(input.train)).transpose()?,
         })
@@ -205,6 +223,15 @@ impl Plan {
     fn search_val<'a>(&'a self, input: &'a CompressInput) -> &'a Dataset {
         self.labelled_val.as_ref().unwrap_or(input.val)
     }
+}
+
+/// Whether two paths name the same file (as given, or once resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// `data` labelled with `model`'s predicted classes.
@@ -329,6 +356,7 @@ fn search_all(
                 max_drop_points: plan.search_budget,
                 baseline,
                 post: Some(&heal),
+                margin: plan.search_margin.clone(),
                 progress,
             };
             let (run, searched) = run_search(from, &spec, source, allocation);

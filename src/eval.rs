@@ -232,6 +232,23 @@ pub fn evaluate(
     kind: EngineKind,
     opts: &EngineOptions,
 ) -> Result<EvalResult> {
+    let (right, engine) = verdicts(model, data, kind, opts)?;
+    let correct = right.iter().filter(|&&r| r).count();
+    Ok(EvalResult {
+        samples: right.len(),
+        correct,
+        accuracy: correct as f64 / right.len().max(1) as f64,
+        engine,
+    })
+}
+
+/// Whether `model` predicts each row of `data` right, and the engine that ran it.
+pub fn verdicts(
+    model: &Model,
+    data: &Dataset,
+    kind: EngineKind,
+    opts: &EngineOptions,
+) -> Result<(Vec<bool>, String)> {
     let labels = data
         .y
         .as_ref()
@@ -239,18 +256,13 @@ pub fn evaluate(
     let target = find_target(model)?;
     let (predictions, engine) = predict(model, &target, data, kind, opts)?;
     check_label_range(data, labels, &target, &predictions)?;
-    let correct = predictions
+    let right = predictions
         .labels
         .iter()
         .zip(labels)
-        .filter(|(p, y)| p == y)
-        .count();
-    Ok(EvalResult {
-        samples: labels.len(),
-        correct,
-        accuracy: correct as f64 / labels.len().max(1) as f64,
-        engine,
-    })
+        .map(|(p, y)| p == y)
+        .collect();
+    Ok((right, engine))
 }
 
 /// RMSE of `model`'s class output (its float outputs, for a regressor) against the float targets

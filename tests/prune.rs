@@ -366,6 +366,41 @@ fn compress_fashion_lenet_removes_most_neurons_within_a_point() {
         before - after <= 0.01,
         "held-out accuracy {after} vs {before}"
     );
+    // The search held the written cut to its paired margin on the validation half: recomputed
+    // from the two models' per-row verdicts (b: only the original right, c: only the cut right).
+    let val_data = Dataset::load(&val, &DataKeys::default(), true).unwrap();
+    let verdicts = |m: &Path| {
+        let m = onnx::load(m).unwrap();
+        eval::verdicts(&m, &val_data, EngineKind::Ort, &EngineOptions::default())
+            .unwrap()
+            .0
+    };
+    let (o, c) = (verdicts(&model), verdicts(&out));
+    let n = o.len() as f64;
+    let only = |x: &[bool], y: &[bool]| x.iter().zip(y).filter(|(a, b)| **a && !**b).count() as f64;
+    let (b, cc) = (only(&o, &c), only(&c, &o));
+    let sd = ((b + cc - (cc - b).powi(2) / n) / (n - 1.0)).sqrt();
+    let gate_rows = gate_data.rows() as f64;
+    let margin = 100.0 * 1.645 * sd * (1.0 / n + 1.0 / gate_rows).sqrt();
+    let s = &r["report"]["search"];
+    let chosen = s["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["ratio"] == s["chosen_ratio"])
+        .unwrap();
+    let reported = chosen["margin"].as_f64().unwrap();
+    assert!(
+        (reported - margin).abs() < 1e-9,
+        "margin {reported} vs {margin}"
+    );
+    let right = |v: &[bool]| v.iter().filter(|&&r| r).count() as f64;
+    assert_eq!(s["baseline_accuracy"].as_f64(), Some(right(&o) / n));
+    let drop = 100.0 * (right(&o) - right(&c)) / n;
+    assert!(
+        drop + margin <= 1.0 + 1e-9,
+        "drop {drop} + margin {margin} > 1"
+    );
     assert!(
         inspect::report(&onnx::load(&out).unwrap())
             .unwrap()

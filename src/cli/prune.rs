@@ -175,6 +175,7 @@ fn cut(
         metric: bean_onnx::gate::GateMetric::Accuracy,
         max_drop_points: budget,
         baseline: None,
+        margin: prune::SearchMargin::None,
         post: Some(heal),
         progress: &bars,
     };

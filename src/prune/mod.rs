@@ -3,6 +3,7 @@
 //! original's predicted classes, for agreement) or RMSE on float targets.
 pub mod boundary;
 mod calibration;
+pub mod margin;
 pub mod refit;
 
 pub use boundary::{BoundaryReport, Method};
@@ -482,10 +483,18 @@ pub struct Candidate {
     /// The candidate's parameters and dense MACs per sample (as `inspect` counts them).
     pub params: usize,
     pub macs: usize,
+    /// Points its drop must stay under the budget by (margin.rs), with a paired margin.
+    pub margin: Option<f64>,
 }
 
 impl Candidate {
-    fn new(ratio: f64, metric: GateMetric, value: f64, size: &crate::inspect::Report) -> Candidate {
+    fn new(
+        ratio: f64,
+        metric: GateMetric,
+        judged: Judged,
+        size: &crate::inspect::Report,
+    ) -> Candidate {
+        let Judged { value, margin } = judged;
         let (accuracy, rmse) = match metric {
             GateMetric::Regression => (None, Some(value)),
             _ => (Some(value), None),
@@ -496,6 +505,7 @@ impl Candidate {
             rmse,
             params: size.params_total,
             macs: size.macs_total,
+            margin,
         }
     }
 
@@ -523,6 +533,11 @@ pub struct SearchReport {
     pub baseline_rmse: Option<f64>,
     pub max_rmse_increase: Option<f64>,
     pub chosen_rmse: Option<f64>,
+    /// Points one validation row is worth (accuracy and agreement searches).
+    pub resolution_points: Option<f64>,
+    /// With a paired margin: its z and the gate's rows it allows for (margin.rs).
+    pub margin_z: Option<f64>,
+    pub gate_rows: Option<usize>,
 }
 
 impl SearchReport {
@@ -537,6 +552,19 @@ impl SearchReport {
 
 /// Applied to every pruned candidate before it is evaluated (healing), or nothing.
 pub type PostProcess<'a> = &'a (dyn Fn(Model) -> Result<Model> + Sync);
+
+/// How a candidate's loss on the validation data is held against the budget.
+#[derive(Debug, Clone)]
+pub enum SearchMargin {
+    /// As measured.
+    None,
+    /// Plus the paired margin of margin.rs, for a gate on `gate_rows` other rows; `original`:
+    /// whether the original model predicts each validation row right (accuracy, agreement).
+    Paired {
+        original: Vec<bool>,
+        gate_rows: usize,
+    },
+}
 
 /// What a search for the largest cut within a budget works with.
 pub struct Search<'a> {
@@ -556,7 +584,14 @@ pub struct Search<'a> {
     pub baseline: Option<f64>,
     /// Applied to every candidate before it is judged (healing), or nothing.
     pub post: Option<PostProcess<'a>>,
+    pub margin: SearchMargin,
     pub progress: &'a dyn Progress,
+}
+
+/// A candidate's value on the validation data and its margin in points (None: no margin).
+struct Judged {
+    value: f64,
+    margin: Option<f64>,
 }
 
 impl Search<'_> {
@@ -567,6 +602,79 @@ impl Search<'_> {
             GateMetric::Regression => eval::rmse_on(model, self.val, kind, opts),
             _ => Ok(eval::evaluate(model, self.val, kind, opts)?.accuracy),
         }
+    }
+
+    /// Refuses a budget or margin the search cannot use.
+    fn check(&self) -> Result<()> {
+        if !(self.max_drop_points >= 0.0 && self.max_drop_points.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "the {} budget must be a non-negative number, got {}",
+                budget_name(self.metric),
+                self.max_drop_points
+            )));
+        }
+        match &self.margin {
+            SearchMargin::Paired { original, .. }
+                if original.len() != self.val.rows() || self.metric == GateMetric::Regression =>
+            {
+                Err(Error::Invalid(
+                    "a paired search margin needs the original's verdict on every validation \
+                     row of an accuracy search"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The report of a search that chose `best` among `candidates`.
+    fn report(&self, baseline: f64, best: &Candidate, candidates: Vec<Candidate>) -> SearchReport {
+        let regression = self.metric == GateMetric::Regression;
+        SearchReport {
+            baseline_accuracy: (!regression).then_some(baseline),
+            max_accuracy_drop: (!regression).then_some(self.max_drop_points),
+            chosen_ratio: best.ratio,
+            chosen_accuracy: best.accuracy,
+            candidates,
+            metric: self.metric,
+            baseline_rmse: regression.then_some(baseline),
+            max_rmse_increase: regression.then_some(self.max_drop_points),
+            chosen_rmse: best.rmse,
+            resolution_points: (!regression).then(|| margin::resolution_points(self.val.rows())),
+            margin_z: best.margin.map(|_| margin::Z_ONE_SIDED_95),
+            gate_rows: match &self.margin {
+                SearchMargin::Paired { gate_rows, .. } => Some(*gate_rows),
+                SearchMargin::None => None,
+            },
+        }
+    }
+
+    /// `model`'s value and, with a paired margin, its margin.
+    fn judge(&self, model: &Model) -> Result<Judged> {
+        let SearchMargin::Paired {
+            original,
+            gate_rows,
+        } = &self.margin
+        else {
+            let value = self.measure(model)?;
+            return Ok(Judged {
+                value,
+                margin: None,
+            });
+        };
+        let (kind, opts) = (self.cfg.engine, &self.cfg.engine_opts);
+        let (right, _) = eval::verdicts(model, self.val, kind, opts)?;
+        let rows = right.len();
+        let sd = margin::paired_sd(original, &right);
+        Ok(Judged {
+            value: right.iter().filter(|&&r| r).count() as f64 / rows.max(1) as f64,
+            margin: Some(margin::margin_points(
+                sd,
+                rows,
+                *gate_rows,
+                margin::Z_ONE_SIDED_95,
+            )),
+        })
     }
 
     /// What a candidate of value `v` lost against `baseline`, in the budget's unit.
@@ -626,18 +734,15 @@ impl Searched {
 
 /// [`search`], keeping every candidate whether or not one is within the budget.
 pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
-    if !(s.max_drop_points >= 0.0 && s.max_drop_points.is_finite()) {
-        return Err(Error::Invalid(format!(
-            "the {} budget must be a non-negative number, got {}",
-            budget_name(s.metric),
-            s.max_drop_points
-        )));
-    }
+    s.check()?;
     let baseline = match s.baseline {
         Some(b) => b,
         None => s.measure(model)?,
     };
-    let within = |e: &Evaluated| s.loss(baseline, e.value) <= s.max_drop_points + 1e-9 && e.cuts();
+    let within = |e: &Evaluated| {
+        let margin = e.candidate.margin.unwrap_or(0.0);
+        s.loss(baseline, e.value) + margin <= s.max_drop_points + 1e-9 && e.cuts()
+    };
     let grid: Vec<f64> = (1..20).map(|i| i as f64 * 0.05).collect();
     let view = MlpView::find(&model.graph)?;
     view.require_whole()?;
@@ -674,18 +779,7 @@ pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
         .filter(within)
         .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
         .map(|best| {
-            let regression = s.metric == GateMetric::Regression;
-            let report = SearchReport {
-                baseline_accuracy: (!regression).then_some(baseline),
-                max_accuracy_drop: (!regression).then_some(s.max_drop_points),
-                chosen_ratio: best.candidate.ratio,
-                chosen_accuracy: best.candidate.accuracy,
-                candidates: candidates.clone(),
-                metric: s.metric,
-                baseline_rmse: regression.then_some(baseline),
-                max_rmse_increase: regression.then_some(s.max_drop_points),
-                chosen_rmse: best.candidate.rmse,
-            };
+            let report = s.report(baseline, &best.candidate, candidates.clone());
             (best.model, best.report, report)
         });
     Ok(Searched {
@@ -728,7 +822,8 @@ fn evaluate_ratios(
                 Some(f) => f(m)?,
                 None => m,
             };
-            let value = s.measure(&m)?;
+            let judged = s.judge(&m)?;
+            let value = judged.value;
             let name = match s.metric {
                 GateMetric::Regression => "RMSE",
                 _ => "accuracy",
@@ -737,7 +832,7 @@ fn evaluate_ratios(
             s.progress
                 .advance(&format!("ratio {ratio:.2}: {name} {value:.4}"));
             Ok(Evaluated {
-                candidate: Candidate::new(ratio, s.metric, value, &size),
+                candidate: Candidate::new(ratio, s.metric, judged, &size),
                 value,
                 model: m,
                 report,
