@@ -45,22 +45,24 @@ def prepare(fashion_dir, out_dir):
         "digits_test": os.path.join(ROOT, "models/digits-sklearn/test.npz"),
     }
     if not all(os.path.exists(paths[k]) for k in ("fashion_fit", "fashion_val", "fashion_val1k", "fashion_act")):
-        d = np.load(os.path.join(fashion_dir, "train.npz"))
-        x, y = d["x"], d["y"]
-        perm = np.random.default_rng(SPLIT_SEED).permutation(len(y))
-        val, fit = perm[:6000], np.sort(perm[6000:])
+        x, y, val, fit = _split(os.path.join(fashion_dir, "train.npz"), 6000)
         _save(paths["fashion_fit"], x[fit], y[fit])
         _save(paths["fashion_val"], x[val], y[val])
         _save(paths["fashion_val1k"], x[val[:1000]], y[val[:1000]])
         _save(paths["fashion_act"], x[val[:2000]], y[val[:2000]])
     if not all(os.path.exists(paths[k]) for k in ("digits_pool", "digits_val")):
-        d = np.load(os.path.join(ROOT, "models/digits-sklearn/train.npz"))
-        x, y = d["x"], d["y"]
-        perm = np.random.default_rng(SPLIT_SEED).permutation(len(y))
-        val, pool = perm[:300], np.sort(perm[300:])
+        x, y, val, pool = _split(os.path.join(ROOT, "models/digits-sklearn/train.npz"), 300)
         _save(paths["digits_pool"], x[pool], y[pool])
         _save(paths["digits_val"], x[val], y[val])
     return paths
+
+
+def _split(path, n_val):
+    """The rows of `path` cut by the seeded permutation: (x, y, validation rows in permutation
+    order, the other rows sorted)."""
+    d = np.load(path)
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(d["y"]))
+    return d["x"], d["y"], perm[:n_val], np.sort(perm[n_val:])
 
 
 def load(path):
