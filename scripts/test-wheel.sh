@@ -23,7 +23,10 @@ grep -q "^bean-onnx $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1
 grep -q "^ONNX Runtime 1\.[0-9]*\.[0-9]* ($venv/lib/python3[^/]*/site-packages/onnxruntime/capi/" <<<"$version" \
   || fail "--version does not name the venv's ONNX Runtime"
 
-bean inspect "$model" | grep -q "dense" || fail "inspect printed no dense layers"
+# Captured first: `bean … | grep -q` under pipefail fails whenever grep quits before bean has
+# written everything (bean then dies of SIGPIPE, as Unix tools do).
+inspected="$(bean inspect "$model")"
+grep -q "dense" <<<"$inspected" || fail "inspect printed no dense layers"
 eval_json="$(bean eval "$model" --data models/digits-sklearn/test.npz --engine ort --json)"
 python3 - "$eval_json" <<'PY' || fail "eval --engine ort"
 import json, sys
