@@ -55,12 +55,14 @@ COMMON = ["--engine", "ort", "--threads", "1"]
 # regularizer acts, like BEAN's default, on the outgoing weights of the hidden neurons.
 METHODS = {
     "a0": ("α = 0 (no regularizer)", lambda s: ["--bean", "off"], [None]),
-    "l1": ("L1", lambda s: ["--bean", "off", "--reg", "l1", "--reg-weight", repr(s)], [1e-6, 1e-5, 1e-4, 1e-3]),
-    "l2": ("L2", lambda s: ["--bean", "off", "--reg", "l2", "--reg-weight", repr(s)], [1e-5, 1e-4, 1e-3, 1e-2]),
+    "l1": ("L1", lambda s: ["--bean", "off", "--reg", "l1", "--reg-weight", repr(s)], [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]),
+    "l2": ("L2", lambda s: ["--bean", "off", "--reg", "l2", "--reg-weight", repr(s)], [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]),
     "gl": ("group lasso", lambda s: ["--bean", "off", "--reg", "group-lasso", "--reg-weight", repr(s)],
-           [1e-5, 1e-4, 1e-3, 1e-2]),
-    "bean1": ("BEAN-1", lambda s: ["--bean", "1", "--alpha", repr(s)], [0.002, 0.01, 0.05, 0.25]),
-    "bean2": ("BEAN-2", lambda s: ["--bean", "2", "--alpha", repr(s)], [0.002, 0.01, 0.05, 0.25]),
+           [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]),
+    "bean1": ("BEAN-1", lambda s: ["--bean", "1", "--alpha", repr(s)], [0.002, 0.01, 0.05, 0.25, 1.0]),
+    "bean2": ("BEAN-2", lambda s: ["--bean", "2", "--alpha", repr(s)], [0.0005, 0.002, 0.01, 0.05, 0.25]),
+    # bean-onnx's default: α set from the model (the term starts at 0.3 · ln C), not tuned.
+    "auto": ("BEAN-1, α auto (the default, untuned)", lambda s: ["--bean", "1", "--alpha", "auto"], [None]),
     "ref": ("BEAN-1, authors' protocol (γ = 1, all layers, Adam lr 5e-4)",
             lambda s: ["--bean", "1", "--alpha", repr(s), "--gamma", "1", "--layers", "all", "--lr", "5e-4"],
             [1.0, 3.0]),

@@ -8,7 +8,7 @@ import stats
 
 REGIMES = {"ft": "fine-tuning the bundled LeNet-300-100", "scratch": "training 784-300-100-10 from scratch"}
 DATASETS = {"fashion": "Fashion-MNIST", "digits": "scikit-learn digits"}
-BEANS = ("bean1", "bean2", "ref")
+BEANS = ("bean1", "bean2", "ref", "auto")
 BASELINES = ("l1", "l2", "gl")
 
 
