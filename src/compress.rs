@@ -196,7 +196,7 @@ impl Plan {
         let unlabelled_train = input.train.y.is_none() && input.train.y_values.is_none();
         let (search_budget, search_margin) = match (cfg.search_budget, &labelled_val) {
             (Some(b), _) => (b, prune::SearchMargin::None),
-            (None, Some(val)) if !same_file(&input.val.path, &input.test.path) => {
+            (None, Some(val)) if !crate::fsutil::same_file(&input.val.path, &input.test.path) => {
                 let (original, _) = crate::eval::verdicts(input.model, val, engine.0, engine.1)?;
                 let gate_rows = input.test.rows();
                 (
@@ -223,15 +223,6 @@ impl Plan {
     fn search_val<'a>(&'a self, input: &'a CompressInput) -> &'a Dataset {
         self.labelled_val.as_ref().unwrap_or(input.val)
     }
-}
-
-/// Whether two paths name the same file (as given, or once resolved).
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
 }
 
 /// `data` labelled with `model`'s predicted classes.

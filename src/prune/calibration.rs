@@ -10,8 +10,10 @@
 //! - for the refit (refit.rs), the pre-activations of every layer after the first: the targets
 //!   each cut boundary's next layer is refitted to.
 //!
+//! The activations all come from one pass of the model over the rows, and each layer's
+//! assemblies are found once (the first layer's serve both the cut and the global costs).
 //! Each is computed exactly as a single `prune` computes it, so a search writes the same bytes.
-use super::{boundary, hidden_activations, require_finite, Allocation, Method, PruneConfig};
+use super::{boundary, require_finite, Allocation, Method, PruneConfig};
 use crate::assemblies;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -57,81 +59,104 @@ impl Calibration {
             ));
         }
         let hidden = view.layers.len() > 1;
-        let assembly = cfg.method == Method::Assembly;
-        let first = (hidden && assembly)
-            .then(|| first_layer(model, view, &rows, cfg))
-            .transpose()?;
-        let global = (hidden && assembly && cfg.allocation == Allocation::Global)
-            .then(|| global_costs(model, view, &rows, cfg))
-            .transpose()?;
-        let refit_targets = (hidden && assembly && cfg.refit)
-            .then(|| pre_activations_after_first(model, view, &rows, cfg))
-            .transpose()?;
+        if !(hidden && cfg.method == Method::Assembly) {
+            return Ok(Calibration {
+                rows,
+                first: None,
+                global: None,
+                refit_targets: None,
+            });
+        }
+        let global = cfg.allocation == Allocation::Global;
+        let measured = Measured::new(model, view, &rows, cfg, global)?;
+        let labels: Vec<Option<Vec<usize>>> = measured
+            .hidden
+            .iter()
+            .map(|h| {
+                cfg.merge
+                    .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())))
+            })
+            .collect();
+        let global = global.then(|| global_costs(model, view, &measured.hidden, &labels));
+        let mut hidden = measured.hidden;
+        let mut labels = labels;
         Ok(Calibration {
             rows,
-            first,
+            first: Some(FirstLayer {
+                h: hidden.swap_remove(0),
+                labels: labels.swap_remove(0),
+            }),
             global,
-            refit_targets,
+            refit_targets: measured.pre_activations,
         })
     }
 }
 
-fn first_layer(
-    model: &Model,
-    view: &MlpView,
-    rows: &Dataset,
-    cfg: &PruneConfig,
-) -> Result<FirstLayer> {
-    let output = view.layers[0].output.as_str();
-    let h = eval::tensors_on(model, &[output], rows, cfg.engine, &cfg.engine_opts)?.remove(0);
-    require_finite(&h, "hidden layer 0", rows)?;
-    let labels = cfg
-        .merge
-        .then(|| assemblies::louvain(&assemblies::activity_similarity(h.view())));
-    Ok(FirstLayer { h, labels })
+/// What one pass of the uncut model over the calibration rows gives: the first hidden layer's
+/// outputs (every hidden layer's, for global allocation) and, when refitting, the
+/// pre-activations of dense layers 1...
+struct Measured {
+    hidden: Vec<Array2<f32>>,
+    pre_activations: Option<Vec<Array2<f32>>>,
 }
 
-fn pre_activations_after_first(
-    model: &Model,
-    view: &MlpView,
-    rows: &Dataset,
-    cfg: &PruneConfig,
-) -> Result<Vec<Array2<f32>>> {
-    let names: Vec<&str> = view.layers[1..]
-        .iter()
-        .map(|l| l.pre_activation.as_str())
-        .collect();
-    let z = eval::tensors_on(model, &names, rows, cfg.engine, &cfg.engine_opts)?;
-    for (k, zk) in z.iter().enumerate() {
-        require_finite(zk, &format!("dense layer {} pre-activation", k + 1), rows)?;
+impl Measured {
+    fn new(
+        model: &Model,
+        view: &MlpView,
+        rows: &Dataset,
+        cfg: &PruneConfig,
+        every_hidden: bool,
+    ) -> Result<Self> {
+        let n_hidden = if every_hidden {
+            view.layers.len() - 1
+        } else {
+            1
+        };
+        let mut names: Vec<(&str, String)> = view.layers[..n_hidden]
+            .iter()
+            .enumerate()
+            .map(|(k, l)| (l.output.as_str(), format!("hidden layer {k}")))
+            .collect();
+        if cfg.refit {
+            names.extend(view.layers.iter().enumerate().skip(1).map(|(k, l)| {
+                (
+                    l.pre_activation.as_str(),
+                    format!("dense layer {k} pre-activation"),
+                )
+            }));
+        }
+        let tensors: Vec<&str> = names.iter().map(|(t, _)| *t).collect();
+        let mut hidden = eval::tensors_on(model, &tensors, rows, cfg.engine, &cfg.engine_opts)?;
+        for (a, (_, what)) in hidden.iter().zip(&names) {
+            require_finite(a, what, rows)?;
+        }
+        let pre_activations = cfg.refit.then(|| hidden.split_off(n_hidden));
+        Ok(Measured {
+            hidden,
+            pre_activations,
+        })
     }
-    Ok(z)
 }
 
 /// Each hidden neuron's cost relative to its layer's median cost: a layer full of dead or
-/// duplicated neurons gives up more than a layer whose neurons all matter.
+/// duplicated neurons gives up more than a layer whose neurons all matter. `h`: every hidden
+/// layer's activations; `labels`: their assemblies when merging.
 fn global_costs(
     model: &Model,
     view: &MlpView,
-    rows: &Dataset,
-    cfg: &PruneConfig,
-) -> Result<GlobalCosts> {
-    let h = hidden_activations(model, view, rows, cfg.engine, &cfg.engine_opts)?;
-    for (k, hk) in h.iter().enumerate() {
-        require_finite(hk, &format!("hidden layer {k}"), rows)?;
-    }
+    h: &[Array2<f32>],
+    labels: &[Option<Vec<usize>>],
+) -> GlobalCosts {
     let mut costs: Vec<(f64, usize)> = Vec::new();
     let mut sizes = Vec::new();
     for (k, hk) in h.iter().enumerate() {
         let w_next = view.layers[k + 1].weight_matrix(&model.graph);
-        let labels = cfg
-            .merge
-            .then(|| assemblies::louvain(&assemblies::activity_similarity(hk.view())));
         let layer_costs = boundary::initial_costs(
             hk.view(),
             w_next.view(),
             view.layers[k + 1].bias_trainable(),
-            labels.as_deref(),
+            labels[k].as_deref(),
         );
         let mut sorted = layer_costs.clone();
         sorted.sort_by(f64::total_cmp);
@@ -140,5 +165,5 @@ fn global_costs(
         sizes.push(hk.ncols());
     }
     costs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(GlobalCosts { costs, sizes })
+    GlobalCosts { costs, sizes }
 }
