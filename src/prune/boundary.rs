@@ -30,6 +30,8 @@ pub struct BoundaryReport {
     pub weak_removed: usize,
     /// The next layer was refitted by ridge regression (refit.rs) after the plan.
     pub refitted: bool,
+    /// The refit's ridge strength ρ, chosen by generalized cross-validation (refit.rs).
+    pub refit_ridge: Option<f64>,
 }
 
 /// The outcome for one hidden layer: kept neuron indices (ascending) and the next layer's new

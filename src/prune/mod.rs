@@ -336,6 +336,7 @@ fn refitted(
         p.w_next = r.w_next;
         p.b_next = r.b_next.or(p.b_next);
         p.report.refitted = true;
+        p.report.refit_ridge = Some(r.ridge);
     }
     p
 }

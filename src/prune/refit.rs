@@ -1,4 +1,5 @@
-//! Refitting the next layer on the kept neurons: one ridge regression per cut boundary.
+//! Refitting the next layer on the kept neurons: one ridge regression per cut boundary, its
+//! strength chosen by generalized cross-validation.
 //!
 //! After hidden layer l keeps the neurons K, the next layer reads H_K [N, k] instead of H. Its
 //! weights W' [k, m] (and bias b', when it has a trainable one) are refitted so that its
@@ -9,31 +10,41 @@
 //!   min over W', b'   ‖H_K W' + 1b'ᵀ − Z‖² + λ‖W' − W₀‖²
 //!
 //! W₀ is the merge plan's compensated weight (boundary.rs), so that with few rows the fit stays
-//! near it. With a bias, centring H_K and Z by their column means (H̃, Z̃) separates b':
+//! near it. With a bias, centring H_K and Z by their column means (H̃, Z̃) separates b'; without
+//! one the same holds with H and Z uncentred. Writing W' = W₀ + Δ, Y = Z̃ − H̃W₀ and
+//! H̃ᵀH̃ = V diag(s) Vᵀ, P = VᵀH̃ᵀY [k, m] (row j: P_j):
 //!
-//!   (H̃ᵀH̃ + λI) W' = H̃ᵀZ̃ + λW₀,     b' = z̄ − W'ᵀh̄
+//!   Δ(λ) = V diag(1/(s + λ)) P,     b' = z̄ − W'ᵀh̄
+//!   RSS(λ) = ‖Y‖² − Σ_j (2/(s_j + λ) − s_j/(s_j + λ)²) ‖P_j‖²
+//!   df(λ) = Σ_j s_j/(s_j + λ)  (+1 with a bias)
+//!   GCV(λ) = RSS(λ) / (1 − df(λ)/N)²
 //!
-//! and without one the same system holds with H and Z uncentred. λ = RIDGE · tr(H̃ᵀH̃)/k, so the
-//! pull towards W₀ does not depend on the activations' scale. Every weight the plan writes
-//! (merges, mean and constant folding) is a candidate of the minimization, so for λ → 0 the
-//! refit's error on the calibration rows is at most the plan's.
+//! λ = ρ · tr(H̃ᵀH̃)/k with ρ the grid value of least GCV, an estimate of the fit's error on rows
+//! it has not seen (Golub, Heath & Wahba 1979): with many rows per kept neuron it picks a weak
+//! pull, with few a strong one, and at the grid's top the fit is the plan. Every weight the plan
+//! writes (merges, mean and constant folding) is a candidate of the minimization, so for λ → 0
+//! the refit's error on the calibration rows is at most the plan's.
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
-/// λ relative to the mean diagonal of H̃ᵀH̃ (the kept neurons' mean variance times N). Held-out
-/// accuracy of the pruned Fashion-MNIST LeNet is flat from 1e-5 to 1e-2 (docs/RESULTS.md).
-pub const RIDGE: f64 = 1e-3;
+/// The relative strengths ρ GCV chooses among: 1e-6 to 10 in half-decades.
+const RIDGE_GRID: [f64; 15] = [
+    1e-6, 3.16e-6, 1e-5, 3.16e-5, 1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2, 3.16e-2, 1e-1, 3.16e-1, 1.0,
+    3.16, 10.0,
+];
 
 /// The refitted next layer: weight [k, m] and, when fitted, bias [m].
 #[derive(Debug, Clone)]
 pub struct Refit {
     pub w_next: Array2<f32>,
     pub b_next: Option<Array1<f32>>,
+    /// The chosen ρ (λ relative to the kept neurons' mean diagonal of H̃ᵀH̃).
+    pub ridge: f64,
 }
 
 /// Solves the ridge system above. `h_kept`: the kept neurons' activations [N, k]; `target`: Z
 /// [N, m]; `w0`: the plan's weight [k, m]; `fit_bias`: the next layer has a trainable bias.
-/// None when the system cannot be solved (non-finite input or a numerically singular matrix):
-/// the caller keeps the plan.
+/// None when there is nothing to fit (no rows, no kept neuron, kept neurons all constant) or the
+/// input is not finite: the caller keeps the plan.
 pub fn ridge(
     h_kept: ArrayView2<f32>,
     target: ArrayView2<f32>,
@@ -57,18 +68,30 @@ pub fn ridge(
     } else {
         (Array1::zeros(k), Array1::zeros(m))
     };
-    let mut gram = h.t().dot(&h);
-    let lambda = RIDGE * gram.diag().sum() / k as f64;
     let w0 = w0.mapv(f64::from);
-    let rhs = h.t().dot(&z) + &(&w0 * lambda);
-    gram.diag_mut()
-        .mapv_inplace(|d| d + lambda.max(f64::MIN_POSITIVE));
-    let w = solve_spd(&gram, &rhs)?;
+    let gram = h.t().dot(&h);
+    let scale = gram.diag().sum() / k as f64;
+    // H̃ᵀY and ‖Y‖² from the Gram matrix: no [N, m] product with W₀.
+    let htz = h.t().dot(&z);
+    let gw0 = gram.dot(&w0);
+    let hty = &htz - &gw0;
+    let yy = z.mapv(|v| v * v).sum() - 2.0 * (&w0 * &htz).sum() + (&w0 * &gw0).sum();
+    if !(scale.is_finite() && scale > 0.0 && yy.is_finite()) {
+        return None;
+    }
+    let spectrum = Spectrum::new(&gram, &hty);
+    let (rho, _) = RIDGE_GRID
+        .into_iter()
+        .map(|rho| (rho, spectrum.gcv(rho * scale, yy, rows, fit_bias)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("a non-empty grid");
+    let w = &w0 + &spectrum.delta(rho * scale);
     let b = fit_bias.then(|| &z_mean - &w.t().dot(&h_mean));
     let finite = w.iter().chain(b.iter().flatten()).all(|v| v.is_finite());
     finite.then(|| Refit {
         w_next: w.mapv(|v| v as f32),
         b_next: b.map(|b| b.mapv(|v| v as f32)),
+        ridge: rho,
     })
 }
 
@@ -76,13 +99,51 @@ fn column_means(a: &Array2<f64>) -> Array1<f64> {
     a.mean_axis(Axis(0)).expect("at least one row")
 }
 
-/// X with A·X = B for a symmetric positive definite A [k, k] (Cholesky), None if A is not.
-fn solve_spd(a: &Array2<f64>, b: &Array2<f64>) -> Option<Array2<f64>> {
-    let (k, m) = b.dim();
-    let a = nalgebra::DMatrix::from_fn(k, k, |i, j| a[[i, j]]);
-    let b = nalgebra::DMatrix::from_fn(k, m, |i, j| b[[i, j]]);
-    let x = a.cholesky()?.solve(&b);
-    Some(Array2::from_shape_fn((k, m), |(i, j)| x[(i, j)]))
+/// H̃ᵀH̃ = V diag(s) Vᵀ and P = VᵀH̃ᵀY: all the GCV criterion and Δ(λ) need.
+struct Spectrum {
+    s: Vec<f64>,
+    v: Array2<f64>,
+    p: Array2<f64>,
+}
+
+impl Spectrum {
+    fn new(gram: &Array2<f64>, hty: &Array2<f64>) -> Self {
+        let k = gram.nrows();
+        let eig =
+            nalgebra::SymmetricEigen::new(nalgebra::DMatrix::from_fn(k, k, |i, j| gram[[i, j]]));
+        // A Gram matrix is positive semi-definite: negative eigenvalues are rounding.
+        let s = eig.eigenvalues.iter().map(|&e| e.max(0.0)).collect();
+        let v = Array2::from_shape_fn((k, k), |(i, j)| eig.eigenvectors[(i, j)]);
+        let p = v.t().dot(hty);
+        Self { s, v, p }
+    }
+
+    /// GCV(λ) for the target's total sum of squares `yy` on `rows` rows; infinite when the fit
+    /// has as many degrees of freedom as rows.
+    fn gcv(&self, lambda: f64, yy: f64, rows: usize, fit_bias: bool) -> f64 {
+        let mut rss = yy;
+        let mut df = f64::from(u8::from(fit_bias));
+        for (j, &s) in self.s.iter().enumerate() {
+            let d = s + lambda;
+            let pp = self.p.row(j).mapv(|v| v * v).sum();
+            rss -= (2.0 / d - s / (d * d)) * pp;
+            df += s / d;
+        }
+        let free = 1.0 - df / rows as f64;
+        if free <= 0.0 {
+            return f64::INFINITY;
+        }
+        rss.max(0.0) / (free * free)
+    }
+
+    /// Δ(λ) = V diag(1/(s + λ)) P.
+    fn delta(&self, lambda: f64) -> Array2<f64> {
+        let mut scaled = self.p.clone();
+        for (mut row, &s) in scaled.rows_mut().into_iter().zip(&self.s) {
+            row /= s + lambda;
+        }
+        self.v.dot(&scaled)
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +191,7 @@ mod tests {
         let r = ridge(h_kept.view(), z.view(), w0.view(), true).expect("solvable");
         let after = pre(&h_kept, &r.w_next, r.b_next.as_ref());
         let err = max_abs_diff(&z.mapv(f64::from), &after);
-        // λ pulls towards W₀ by a relative 1e-3 of the signal: the residual stays that small.
+        // An exact target: GCV picks the weakest pull, and the residual is that small.
         assert!(err < 5e-3, "max |Δ| = {err}");
         // The exact answer: w_x += 2·w_3, w_y −= w_3, b += 0.5·w_3.
         let exact_wx = w.row(0).mapv(f64::from) + w.row(3).mapv(|v| 2.0 * v as f64);
@@ -174,5 +235,61 @@ mod tests {
         let z = pre(&h, &w, Some(&b)).mapv(|v| v as f32);
         h[[2, 1]] = f32::NAN;
         assert!(ridge(h.view(), z.view(), w.view(), true).is_none());
+    }
+
+    /// Deterministic values in [-1, 1) (a 64-bit LCG), so tests need no random crate.
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gcv_and_delta_match_their_definitions() {
+        let (rows, k, m) = (30, 5, 3);
+        let h = Array2::from_shape_vec((rows, k), noise(rows * k, 1)).unwrap();
+        let y = Array2::from_shape_vec((rows, m), noise(rows * m, 2)).unwrap();
+        let gram = h.t().dot(&h);
+        let spectrum = Spectrum::new(&gram, &h.t().dot(&y));
+        let lambda = 0.7;
+        // Direct: Δ = (HᵀH + λI)⁻¹HᵀY, hat matrix S = H(HᵀH + λI)⁻¹Hᵀ, GCV = RSS/(1 − tr S/N)².
+        let a = nalgebra::DMatrix::from_fn(k, k, |i, j| {
+            gram[[i, j]] + if i == j { lambda } else { 0.0 }
+        });
+        let inv = a.try_inverse().expect("invertible");
+        let inv = Array2::from_shape_fn((k, k), |(i, j)| inv[(i, j)]);
+        let delta = inv.dot(&h.t().dot(&y));
+        let rss = (&y - &h.dot(&delta)).mapv(|v| v * v).sum();
+        let trace: f64 = h.dot(&inv).dot(&h.t()).diag().sum();
+        let want = rss / (1.0 - (trace + 1.0) / rows as f64).powi(2);
+        let yy = y.mapv(|v| v * v).sum();
+        let got = spectrum.gcv(lambda, yy, rows, true);
+        assert!((got - want).abs() < 1e-9 * want, "GCV {got} vs {want}");
+        assert!(max_abs_diff(&spectrum.delta(lambda), &delta) < 1e-10);
+    }
+
+    /// y = H·W + noise with W₀ = 0: few rows per neuron cannot pin W down, so GCV pulls harder.
+    fn chosen_ridge(rows: usize) -> f64 {
+        let k = 8;
+        let h = Array2::from_shape_vec((rows, k), noise(rows * k, 3)).unwrap();
+        let w = Array2::from_shape_vec((k, 1), noise(k, 4)).unwrap();
+        let z = h.dot(&w) + Array2::from_shape_vec((rows, 1), noise(rows, 5)).unwrap() * 2.0;
+        let w0 = Array2::zeros((k, 1));
+        let f = |a: Array2<f64>| a.mapv(|v| v as f32);
+        ridge(f(h).view(), f(z).view(), w0.view(), true)
+            .expect("solvable")
+            .ridge
+    }
+
+    #[test]
+    fn fewer_rows_per_neuron_choose_a_stronger_pull() {
+        let (few, many) = (chosen_ridge(16), chosen_ridge(4000));
+        assert!(few > many, "ρ with 16 rows {few}, with 4000 rows {many}");
     }
 }
