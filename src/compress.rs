@@ -61,6 +61,8 @@ pub enum Source {
     Original,
 }
 
+crate::names::named!(Source, "source", [BeanFinetuned => "bean-finetuned", Original => "original"]);
+
 /// One of the four searches (each source with each allocation): every candidate it evaluated,
 /// the ratio it chose, or why it chose none.
 #[derive(Debug, Clone, Serialize)]

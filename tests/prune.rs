@@ -640,3 +640,71 @@ fn the_compress_report_describes_the_files_written() {
         Some(original)
     );
 }
+
+/// compress's text output names every search (source × allocation) with its cut, and says by how
+/// many parameters each kept more than the chosen one; the numbers are the report's.
+#[test]
+fn compress_says_which_source_and_allocation_won_and_by_how_much() {
+    require_ort();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let o = compress_in(
+        &model_dir("digits-torch"),
+        "model-legacy.onnx",
+        &dir.path().join("small.onnx"),
+    )
+    .arg("--report")
+    .arg(&report)
+    .args([
+        "--max-accuracy-drop",
+        "0",
+        "--epochs",
+        "1",
+        "--heal-epochs",
+        "1",
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = &r["report"];
+    let chosen_params = r["validation"]["candidate"]["params"].as_u64().unwrap();
+    let runs = r["searches"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "two sources × two allocations");
+    for run in runs {
+        let (source, allocation) = (
+            run["source"].as_str().unwrap(),
+            run["allocation"].as_str().unwrap(),
+        );
+        let prefix = format!("  {source} model, {allocation} allocation:");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no line for {prefix} in\n{text}"));
+        let Some(ratio) = run["chosen_ratio"].as_f64() else {
+            assert!(line.contains("no cut within the budget"), "{line}");
+            continue;
+        };
+        let params = run["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["ratio"].as_f64() == Some(ratio))
+            .unwrap()["params"]
+            .as_u64()
+            .unwrap();
+        let won = r["source"] == run["source"] && r["allocation"] == run["allocation"];
+        let tail = if won {
+            assert_eq!(
+                params, chosen_params,
+                "the winner's cut is the written model"
+            );
+            "(chosen)".to_string()
+        } else {
+            format!("({} more than the chosen)", params - chosen_params)
+        };
+        assert!(line.ends_with(&format!("{params} params {tail}")), "{line}");
+    }
+    assert_eq!(text.matches("(chosen)").count(), 1, "{text}");
+}

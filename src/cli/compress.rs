@@ -325,6 +325,9 @@ fn print_result(report: &compress::CompressReport, output: &Path) {
     if let Some(line) = search_line(&report.search) {
         println!("{line}");
     }
+    for line in searches_lines(report) {
+        println!("{line}");
+    }
     let v = &report.validation;
     println!(
         "hidden neurons {} → {} ({:.0}% removed); params {} → {}; dense MACs {} → {}",
@@ -361,6 +364,47 @@ fn print_result(report: &compress::CompressReport, output: &Path) {
         None => println!("gate passed: wrote {}", output.display()),
         Some(r) => println!("gate FAILED: {r}; {} not written", output.display()),
     }
+}
+
+/// One line per search (source × allocation): the cut it chose, its parameters, and how many
+/// more than the winner's it keeps (the smallest passing model wins).
+fn searches_lines(report: &compress::CompressReport) -> Vec<String> {
+    let chosen_params = |run: &compress::SearchRun| {
+        let ratio = run.chosen_ratio?;
+        run.candidates
+            .iter()
+            .find(|c| c.ratio == ratio)
+            .map(|c| (ratio, c.params))
+    };
+    let best = report
+        .searches
+        .iter()
+        .filter_map(chosen_params)
+        .map(|(_, p)| p)
+        .min();
+    let header = "searches (the smallest model within the budget wins):".to_string();
+    let runs = report.searches.iter().map(|run| {
+        let what = format!("  {} model, {} allocation:", run.source, run.allocation);
+        let winner = run.source == report.source && run.allocation == report.allocation;
+        match (chosen_params(run), best) {
+            (Some((ratio, params)), Some(best)) => format!(
+                "{what} {:.0}% of hidden neurons removed, {params} params{}",
+                100.0 * ratio,
+                if winner && params == best {
+                    " (chosen)".to_string()
+                } else {
+                    format!(" ({} more than the chosen)", params - best)
+                }
+            ),
+            _ => format!(
+                "{what} no cut within the budget{}",
+                run.error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(" ({e})"))
+            ),
+        }
+    });
+    std::iter::once(header).chain(runs).collect()
 }
 
 /// What the search could see: one validation row's worth in points, and the margin the chosen
