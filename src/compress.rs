@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::gate::{GateMetric, Limits};
 use crate::ir::Model;
 use crate::progress::Progress;
-use crate::prune::{self, Allocation, PruneConfig, PruneReport, SearchReport};
+use crate::prune::{self, selection, Allocation, PruneConfig, PruneReport, SearchReport};
 use crate::train::{self, FinetuneConfig, Observer};
 use crate::validate::{self, Validation};
 use serde::Serialize;
@@ -329,7 +329,7 @@ fn search_all(
         )?),
         _ => tuned.initial_val_accuracy,
     };
-    let mut best: Option<Chosen> = None;
+    let mut pools = Vec::new();
     let mut first_error = None;
     let mut runs = Vec::new();
     for (source, from) in [
@@ -354,18 +354,7 @@ fn search_all(
             };
             let (run, searched) = run_search(from, &spec, source, allocation);
             match searched {
-                Ok((model, prune, search)) => {
-                    let params = crate::inspect::report(&model)?.params_total;
-                    let found = Chosen {
-                        model,
-                        prune,
-                        search,
-                        source,
-                        allocation,
-                        params,
-                    };
-                    keep_smaller(&mut best, found);
-                }
+                Ok(pool) => pools.push(pool),
                 Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -374,14 +363,133 @@ fn search_all(
             runs.push(run);
         }
     }
-    match best {
+    let chosen = match &plan.search_margin {
+        prune::SearchMargin::Paired { original, .. } => {
+            choose_allowing_for_luck(pools, &mut runs, original, plan.search_budget)?
+        }
+        prune::SearchMargin::None => pools.into_iter().try_fold(None, |mut best, pool| {
+            keep_smaller(&mut best, pool.into_best()?);
+            Ok::<_, crate::Error>(best)
+        })?,
+    };
+    match chosen {
         Some(chosen) => Ok(Searched {
             chosen,
             runs,
             heal_seconds: healer.seconds(),
         }),
-        None => Err(first_error.expect("four searches ran")),
+        None => Err(first_error.unwrap_or_else(|| {
+            Error::Invalid(
+                "no cut stays within the search budget once the choice's optimism is allowed for \
+                 (see the report's searches)"
+                    .into(),
+            )
+        })),
     }
+}
+
+/// One search with a cut within its budget: the largest such cut, and the others.
+struct Pool {
+    source: Source,
+    allocation: Allocation,
+    best: (Model, PruneReport, SearchReport),
+    within: Vec<(usize, Model, PruneReport)>,
+}
+
+impl Pool {
+    fn into_best(self) -> Result<Chosen> {
+        let (model, prune, search) = self.best;
+        Ok(Chosen {
+            params: crate::inspect::report(&model)?.params_total,
+            model,
+            prune,
+            search,
+            source: self.source,
+            allocation: self.allocation,
+        })
+    }
+
+    /// The candidate of index `k` among the search's candidates (`run`), or None when it was
+    /// not within the budget.
+    fn take(mut self, run: &SearchRun, k: usize) -> Option<Chosen> {
+        let ratio = run.candidates[k].ratio;
+        let (model, prune) = if self.best.2.chosen_ratio == ratio {
+            (self.best.0, self.best.1)
+        } else {
+            let i = self.within.iter().position(|(j, _, _)| *j == k)?;
+            let (_, model, prune) = self.within.swap_remove(i);
+            (model, prune)
+        };
+        Some(Chosen {
+            model,
+            prune,
+            search: self.best.2.choosing(&run.candidates[k]),
+            source: self.source,
+            allocation: self.allocation,
+            params: run.candidates[k].params,
+        })
+    }
+}
+
+/// The final choice with a paired margin: the rule of `prune::selection` with the bootstrap
+/// estimate ω of its optimism added to every candidate's margin. Each search's `chosen_ratio`
+/// in `runs` becomes its choice under that rule; the chosen search's report records ω.
+fn choose_allowing_for_luck(
+    pools: Vec<Pool>,
+    runs: &mut [SearchRun],
+    original: &[bool],
+    budget: f64,
+) -> Result<Option<Chosen>> {
+    let views: Option<Vec<Vec<selection::Judged>>> = runs
+        .iter()
+        .map(|run| {
+            run.candidates
+                .iter()
+                .map(|c| {
+                    Some(selection::Judged {
+                        params: c.params,
+                        margin: c.margin?,
+                        cuts: c.cuts,
+                        right: c.right.as_deref()?,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let Some(views) = views else {
+        return Err(Error::Invalid(
+            "a paired margin needs every candidate's verdicts".into(),
+        ));
+    };
+    let omega = selection::optimism(original, &views, budget, selection::SAMPLES, 0);
+    let drops = selection::drops(original, &views, None);
+    let choice = selection::choose(&views, &drops, omega, budget);
+    let choices: Vec<Option<usize>> = (0..runs.len())
+        .map(|s| selection::choose_in(&views[s], &drops[s], omega, budget))
+        .collect();
+    drop(views);
+    for (run, k) in runs.iter_mut().zip(&choices) {
+        if run.chosen_ratio.is_some() && k.is_none() {
+            run.error = Some(format!(
+                "no cut within the budget once the choice's optimism ({omega:.2} points) is \
+                 allowed for"
+            ));
+        }
+        run.chosen_ratio = k.map(|k| run.candidates[k].ratio);
+    }
+    let Some((s, k)) = choice else {
+        return Ok(None);
+    };
+    let run = &runs[s];
+    let pool = pools
+        .into_iter()
+        .find(|p| p.source == run.source && p.allocation == run.allocation)
+        .expect("a search with a cut within the budget has its pool");
+    let mut chosen = pool
+        .take(run, k)
+        .expect("a cut within the corrected budget is within the uncorrected one");
+    chosen.search.optimism = Some(omega);
+    Ok(Some(chosen))
 }
 
 /// Heals search candidates: a short plain fine-tune of each on the heal data, whose rows are
@@ -457,7 +565,7 @@ fn run_search(
     spec: &prune::Search,
     source: Source,
     allocation: Allocation,
-) -> (SearchRun, Result<(Model, PruneReport, SearchReport)>) {
+) -> (SearchRun, Result<Pool>) {
     let mut run = SearchRun {
         source,
         allocation,
@@ -470,10 +578,16 @@ fn run_search(
         run.candidates = searched.candidates.clone();
         run.prune_seconds = searched.prune_seconds;
         let why = searched.why(spec);
-        searched.best.ok_or(why)
+        let best = searched.best.ok_or(why)?;
+        Ok(Pool {
+            source,
+            allocation,
+            best,
+            within: searched.within,
+        })
     });
     match &searched {
-        Ok((_, _, search)) => run.chosen_ratio = Some(search.chosen_ratio),
+        Ok(pool) => run.chosen_ratio = Some(pool.best.2.chosen_ratio),
         Err(e) => run.error = Some(e.to_string()),
     }
     (run, searched)

@@ -397,10 +397,30 @@ fn compress_fashion_lenet_removes_most_neurons_within_a_point() {
     let right = |v: &[bool]| v.iter().filter(|&&r| r).count() as f64;
     assert_eq!(s["baseline_accuracy"].as_f64(), Some(right(&o) / n));
     let drop = 100.0 * (right(&o) - right(&c)) / n;
+    // The final choice also allowed for its own optimism ω (selection.rs), and every search's
+    // reported choice is the largest cut within the budget under that rule.
+    let omega = s["optimism"].as_f64().expect("ω with a paired margin");
+    assert!(omega >= 0.0, "ω {omega}");
     assert!(
-        drop + margin <= 1.0 + 1e-9,
-        "drop {drop} + margin {margin} > 1"
+        drop + margin + omega <= 1.0 + 1e-9,
+        "drop {drop} + margin {margin} + ω {omega} > 1"
     );
+    let baseline = right(&o) / n;
+    for run in r["report"]["searches"].as_array().unwrap() {
+        let within = |k: &serde_json::Value| {
+            100.0 * (baseline - k["accuracy"].as_f64().unwrap())
+                + k["margin"].as_f64().unwrap()
+                + omega
+                <= 1.0 + 1e-9
+        };
+        let candidates = run["candidates"].as_array().unwrap();
+        let largest = candidates
+            .iter()
+            .filter(|k| within(k))
+            .map(|k| k["ratio"].as_f64().unwrap())
+            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        assert_eq!(run["chosen_ratio"].as_f64(), largest, "{run}");
+    }
     assert!(
         inspect::report(&onnx::load(&out).unwrap())
             .unwrap()

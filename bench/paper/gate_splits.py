@@ -1,8 +1,8 @@
 """How often compress's gate passes when the search chooses among many candidates (issue 11, item 6).
 
 compress's search takes the largest cut whose VAL drop plus a paired margin (z = 1.645 for one
-candidate) stays within the budget; it compares ~90 candidates, so the chosen one's VAL drop is
-optimistic. This script measures that optimism where it matters, on an independent gate: the
+candidate) and the bootstrap estimate ω of the choice's optimism stays within the budget. This
+script measures how well that holds where it matters, on an independent gate: the
 demo's command (bundled LeNet-300-100, full Fashion-MNIST training split, budget 1 point) on
 --splits random halvings of the 10k test split into VAL and TEST (seeded permutations), and
 prints, per split, the cut, the VAL drop, its margin, the TEST drop and the gate's verdict, then
@@ -56,6 +56,7 @@ def compress(seed, train):
     p = rep["prune"]
     return {"seed": seed, "removed": 1 - p["hidden_after"] / p["hidden_before"],
             "val_drop": 100 * (s["baseline_accuracy"] - s["chosen_accuracy"]), "margin": chosen["margin"],
+            "optimism": s.get("optimism"),
             "test_drop": rep["validation"]["accuracy_drop"], "passed": rep["passed"],
             "seconds": rep["seconds"]}
 
@@ -69,10 +70,11 @@ def main():
                              check=True).stdout.strip()
     rows = [compress(seed, Path(fashion) / "train.npz") for seed in range(args.splits)]
     (OUT.parent / "gate_splits.json").write_text(json.dumps(rows, indent=1))
-    print("| split | removed | VAL drop | margin | TEST drop | gate | s |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    print("| split | removed | VAL drop | margin | ω | TEST drop | gate | s |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
-        print(f"| {r['seed']} | {100 * r['removed']:.0f}% | {r['val_drop']:+.2f} | {r['margin']:.2f} | "
+        omega = "–" if r["optimism"] is None else f"{r['optimism']:.2f}"
+        print(f"| {r['seed']} | {100 * r['removed']:.0f}% | {r['val_drop']:+.2f} | {r['margin']:.2f} | {omega} | "
               f"{r['test_drop']:+.2f} | {'passed' if r['passed'] else 'FAILED'} | {r['seconds']:.0f} |")
     gap = [r["test_drop"] - r["val_drop"] for r in rows]
     print(f"\ngate passed {sum(r['passed'] for r in rows)}/{len(rows)}; TEST drop − VAL drop: mean "

@@ -11,7 +11,8 @@ use bean_onnx::progress::Progress;
 use bean_onnx::prune::PruneConfig;
 use bean_onnx::train::step::BeanVariant;
 use bean_onnx::train::{
-    Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer, OptimizerKind,
+    Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, KeptWeights, LayerSelection, Observer,
+    OptimizerKind,
 };
 use bean_onnx::validate;
 use clap::Args;
@@ -72,7 +73,8 @@ pub struct CompressArgs {
     /// C classes, measured on the training rows) or a number ≥ 0.
     #[arg(long, default_value = "auto")]
     pub alpha: Alpha,
-    /// BEAN fine-tuning epochs (1 to 1000000).
+    /// BEAN fine-tuning epochs (1 to 1000000). The last epoch is kept: the validation data only
+    /// reports, so that it stays an unbiased judge for the search.
     #[arg(long, default_value_t = 3, value_parser = parse::count_in(1, 1_000_000))]
     pub epochs: usize,
     /// Learning rate of the BEAN fine-tune.
@@ -154,6 +156,7 @@ fn config(args: &CompressArgs) -> bean_onnx::Result<CompressConfig> {
         engine,
         engine_opts,
         seed: args.seed,
+        keep: KeptWeights::Last,
         ..Default::default()
     };
     finetune.validate()?;
@@ -414,12 +417,15 @@ fn search_line(s: &bean_onnx::prune::SearchReport) -> Option<String> {
     let rows = (100.0 / resolution).round();
     let budget = s.max_accuracy_drop?;
     let chosen = s.candidates.iter().find(|c| c.ratio == s.chosen_ratio);
+    let optimism = s.optimism.map_or(String::new(), |w| {
+        format!(" and the choice's optimism {w:.2} (bootstrap over every search's candidates)")
+    });
     Some(
         match (chosen.and_then(|c| c.margin), s.margin_z, s.gate_rows) {
             (Some(m), Some(z), Some(t)) => format!(
             "search: {rows} validation rows (one row = {resolution:.3} points); the chosen cut's \
-             drop plus its margin {m:.2} points (z {z}, for a gate on {t} other rows) is within \
-             {budget} points"
+             drop plus its margin {m:.2} points (z {z}, for a gate on {t} other rows){optimism} \
+             is within {budget} points"
         ),
             _ => format!(
             "search: {rows} validation rows (one row = {resolution:.3} points); budget {budget} \

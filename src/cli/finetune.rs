@@ -9,8 +9,8 @@ use bean_onnx::progress::Progress;
 use bean_onnx::train::checkpoint;
 use bean_onnx::train::step::Baseline;
 use bean_onnx::train::{
-    self, Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, LayerSelection, Observer,
-    OptimizerKind, StopReason,
+    self, Alpha, Checkpoint, EpochMetrics, FinetuneConfig, Gamma, KeptWeights, LayerSelection,
+    Observer, OptimizerKind, StopReason,
 };
 use clap::Args;
 use std::io::Write;
@@ -111,6 +111,7 @@ impl FinetuneArgs {
             engine,
             engine_opts,
             seed: self.seed,
+            keep: KeptWeights::BestOnValidation,
         }
     }
 }

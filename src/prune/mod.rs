@@ -5,6 +5,7 @@ pub mod boundary;
 mod calibration;
 pub mod margin;
 pub mod refit;
+pub mod selection;
 
 pub use boundary::{BoundaryReport, Method};
 
@@ -486,6 +487,12 @@ pub struct Candidate {
     pub macs: usize,
     /// Points its drop must stay under the budget by (margin.rs), with a paired margin.
     pub margin: Option<f64>,
+    /// With a paired margin: its verdict on each validation row (selection.rs needs them).
+    #[serde(skip)]
+    pub right: Option<std::sync::Arc<[bool]>>,
+    /// It removes something (widths that round back to the original's do not).
+    #[serde(skip)]
+    pub cuts: bool,
 }
 
 impl Candidate {
@@ -494,8 +501,13 @@ impl Candidate {
         metric: GateMetric,
         judged: Judged,
         size: &crate::inspect::Report,
+        cuts: bool,
     ) -> Candidate {
-        let Judged { value, margin } = judged;
+        let Judged {
+            value,
+            margin,
+            right,
+        } = judged;
         let (accuracy, rmse) = match metric {
             GateMetric::Regression => (None, Some(value)),
             _ => (Some(value), None),
@@ -507,6 +519,8 @@ impl Candidate {
             params: size.params_total,
             macs: size.macs_total,
             margin,
+            right,
+            cuts,
         }
     }
 
@@ -539,9 +553,23 @@ pub struct SearchReport {
     /// With a paired margin: its z and the gate's rows it allows for (margin.rs).
     pub margin_z: Option<f64>,
     pub gate_rows: Option<usize>,
+    /// With a paired margin, in compress: ω, the bootstrap estimate of how much choosing among
+    /// every search's candidates flatters the chosen one, added to each margin (selection.rs).
+    pub optimism: Option<f64>,
 }
 
 impl SearchReport {
+    /// The same search's report with `c`, one of its candidates, chosen instead.
+    pub fn choosing(&self, c: &Candidate) -> SearchReport {
+        SearchReport {
+            chosen_ratio: c.ratio,
+            chosen_accuracy: c.accuracy,
+            chosen_rmse: c.rmse,
+            margin_z: c.margin.map(|_| margin::Z_ONE_SIDED_95),
+            ..self.clone()
+        }
+    }
+
     /// The chosen candidate's value, higher better (accuracy, or −RMSE).
     pub fn chosen_quality(&self) -> f64 {
         self.candidates
@@ -589,10 +617,12 @@ pub struct Search<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// A candidate's value on the validation data and its margin in points (None: no margin).
+/// A candidate's value on the validation data, its margin in points and its verdict on each row
+/// (None: no margin).
 struct Judged {
     value: f64,
     margin: Option<f64>,
+    right: Option<std::sync::Arc<[bool]>>,
 }
 
 impl Search<'_> {
@@ -629,7 +659,12 @@ impl Search<'_> {
     }
 
     /// The report of a search that chose `best` among `candidates`.
-    fn report(&self, baseline: f64, best: &Candidate, candidates: Vec<Candidate>) -> SearchReport {
+    pub(crate) fn report(
+        &self,
+        baseline: f64,
+        best: &Candidate,
+        candidates: Vec<Candidate>,
+    ) -> SearchReport {
         let regression = self.metric == GateMetric::Regression;
         SearchReport {
             baseline_accuracy: (!regression).then_some(baseline),
@@ -647,6 +682,7 @@ impl Search<'_> {
                 SearchMargin::Paired { gate_rows, .. } => Some(*gate_rows),
                 SearchMargin::None => None,
             },
+            optimism: None,
         }
     }
 
@@ -661,6 +697,7 @@ impl Search<'_> {
             return Ok(Judged {
                 value,
                 margin: None,
+                right: None,
             });
         };
         let (kind, opts) = (self.cfg.engine, &self.cfg.engine_opts);
@@ -675,6 +712,7 @@ impl Search<'_> {
                 *gate_rows,
                 margin::Z_ONE_SIDED_95,
             )),
+            right: Some(right.into()),
         })
     }
 
@@ -698,11 +736,14 @@ struct Evaluated {
 }
 
 impl Evaluated {
-    /// A candidate whose widths round back to the original is no cut at all.
     fn cuts(&self) -> bool {
-        let r = &self.report;
-        r.hidden_after < r.hidden_before || r.inputs.as_ref().is_some_and(|i| i.after < i.before)
+        cuts(&self.report)
     }
+}
+
+/// A candidate whose widths round back to the original is no cut at all.
+fn cuts(r: &PruneReport) -> bool {
+    r.hidden_after < r.hidden_before || r.inputs.as_ref().is_some_and(|i| i.after < i.before)
 }
 
 /// The largest uniform ratio whose pruned (and post-processed) model stays within the budget:
@@ -721,6 +762,9 @@ pub struct Searched {
     pub baseline: f64,
     pub candidates: Vec<Candidate>,
     pub best: Option<(Model, PruneReport, SearchReport)>,
+    /// The other candidates within the budget, by their index in `candidates` (a stricter
+    /// choice among them needs no second pruning: selection.rs).
+    pub within: Vec<(usize, Model, PruneReport)>,
     best_cut: f64,
     /// Seconds spent calibrating and pruning the candidates (before `post`), summed.
     pub prune_seconds: f64,
@@ -775,18 +819,25 @@ pub fn search_candidates(model: &Model, s: &Search) -> Result<Searched> {
         .filter(|e| e.cuts())
         .map(|e| e.candidate.quality())
         .fold(f64::NAN, f64::max);
-    let best = results
+    // Sorted by ratio: the last one within the budget is the largest cut.
+    let mut within_budget: Vec<(usize, Evaluated)> = results
         .into_iter()
-        .filter(within)
-        .max_by(|a, b| a.candidate.ratio.total_cmp(&b.candidate.ratio))
-        .map(|best| {
-            let report = s.report(baseline, &best.candidate, candidates.clone());
-            (best.model, best.report, report)
-        });
+        .enumerate()
+        .filter(|(_, e)| within(e))
+        .collect();
+    let best = within_budget.pop().map(|(_, best)| {
+        let report = s.report(baseline, &best.candidate, candidates.clone());
+        (best.model, best.report, report)
+    });
+    let within = within_budget
+        .into_iter()
+        .map(|(k, e)| (k, e.model, e.report))
+        .collect();
     Ok(Searched {
         baseline,
         candidates,
         best,
+        within,
         best_cut,
         prune_seconds,
     })
@@ -833,7 +884,7 @@ fn evaluate_ratios(
             s.progress
                 .advance(&format!("ratio {ratio:.2}: {name} {value:.4}"));
             Ok(Evaluated {
-                candidate: Candidate::new(ratio, s.metric, judged, &size),
+                candidate: Candidate::new(ratio, s.metric, judged, &size, cuts(&report)),
                 value,
                 model: m,
                 report,

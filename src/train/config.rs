@@ -121,6 +121,8 @@ pub struct FinetuneConfig {
     pub engine: EngineKind,
     pub engine_opts: EngineOptions,
     pub seed: u64,
+    /// Which epoch's weights a run with validation data returns.
+    pub keep: KeptWeights,
 }
 
 impl FinetuneConfig {
@@ -159,6 +161,16 @@ impl FinetuneConfig {
     }
 }
 
+/// Which weights a fine-tune with validation data returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptWeights {
+    /// The epoch most accurate on the validation data.
+    BestOnValidation,
+    /// The last epoch's: the validation data only reports, so it stays an unbiased judge of the
+    /// result (compress, whose search judges on the same rows).
+    Last,
+}
+
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
@@ -177,6 +189,7 @@ impl Default for FinetuneConfig {
             engine: EngineKind::Tract,
             engine_opts: EngineOptions::default(),
             seed: 0,
+            keep: KeptWeights::BestOnValidation,
         }
     }
 }

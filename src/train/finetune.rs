@@ -9,7 +9,7 @@ use super::plan::{self, apply_params, initial_state, targets, Plan};
 use super::prepared::PreparedRows;
 use super::step::StepSpec;
 use super::trainer::{EpochEnd, EpochSums, Trainer, TrainingSet};
-use super::{Alpha, FinetuneConfig};
+use super::{Alpha, FinetuneConfig, KeptWeights};
 use crate::assemblies;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -150,12 +150,13 @@ fn signature(
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let settings = format!(
-        "{}\nseed {}\nbatch {}\nlr {:016x}\nteacher {}\n",
+        "{}\nseed {}\nbatch {}\nlr {:016x}\nteacher {}\nkeep {:?}\n",
         spec.describe(),
         cfg.seed,
         cfg.batch_size,
         cfg.lr.to_bits(),
-        cfg.teacher
+        cfg.teacher,
+        cfg.keep
     );
     let model_bytes = crate::onnx::to_bytes(model);
     for part in [settings.as_bytes(), &model_bytes] {
@@ -322,8 +323,12 @@ fn run(
         cfg,
     };
     let stop = run.epochs(&mut trainer, &mut ck, observer)?;
-    // Best on validation when there is one (also after a divergence), else the last good state.
-    let chosen = match (&stop, &ck.best_params) {
+    // Best on validation when there is one and it is asked for (also after a divergence), else
+    // the last good state.
+    let best = (cfg.keep == KeptWeights::BestOnValidation)
+        .then_some(ck.best_params.as_ref())
+        .flatten();
+    let chosen = match (&stop, best) {
         (StopReason::Completed | StopReason::Diverged { .. }, Some(best)) => best.clone(),
         _ => trainer.params()?,
     };
@@ -332,7 +337,7 @@ fn run(
     Ok(Outcome {
         model: tuned,
         stop,
-        best_epoch: ck.best_epoch,
+        best_epoch: best.and(ck.best_epoch),
         history: ck.history,
         steps: ck.steps,
         engine: trainer.describe(),

@@ -14,7 +14,7 @@ pub mod trainer;
 
 pub use alpha::AutoAlpha;
 pub use checkpoint::Checkpoint;
-pub use config::{Alpha, FinetuneConfig, Gamma, LayerSelection, OptimizerKind};
+pub use config::{Alpha, FinetuneConfig, Gamma, KeptWeights, LayerSelection, OptimizerKind};
 pub use finetune::{finetune, heal, EpochMetrics, LayerFigures, Outcome, StopReason};
 pub use observer::{Observer, Silent};
 pub use prepared::PreparedRows;
