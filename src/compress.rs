@@ -365,7 +365,10 @@ fn search_all(
     }
     let chosen = match &plan.search_margin {
         prune::SearchMargin::Paired { original, .. } => {
-            choose_allowing_for_luck(pools, &mut runs, original, plan.search_budget)?
+            let baseline = baseline.ok_or_else(|| {
+                Error::Invalid("a paired margin needs the original's validation accuracy".into())
+            })?;
+            choose_allowing_for_luck(pools, &mut runs, original, (baseline, plan.search_budget))?
         }
         prune::SearchMargin::None => pools.into_iter().try_fold(None, |mut best, pool| {
             keep_smaller(&mut best, pool.into_best()?);
@@ -433,12 +436,14 @@ impl Pool {
 
 /// The final choice with a paired margin: the rule of `prune::selection` with the bootstrap
 /// estimate ω of its optimism added to every candidate's margin. Each search's `chosen_ratio`
-/// in `runs` becomes its choice under that rule; the chosen search's report records ω.
+/// in `runs` becomes its choice under that rule; the chosen search's report records ω. Drops are
+/// measured against `baseline` exactly as the searches measured them, so (ω ≥ 0) every choice is
+/// one the searches kept a model for.
 fn choose_allowing_for_luck(
     pools: Vec<Pool>,
     runs: &mut [SearchRun],
     original: &[bool],
-    budget: f64,
+    (baseline, budget): (f64, f64),
 ) -> Result<Option<Chosen>> {
     let views: Option<Vec<Vec<selection::Judged>>> = runs
         .iter()
@@ -462,7 +467,13 @@ fn choose_allowing_for_luck(
         ));
     };
     let omega = selection::optimism(original, &views, budget, selection::SAMPLES, 0);
-    let drops = selection::drops(original, &views, None);
+    let drops: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|run| {
+            let drop = |c: &prune::Candidate| 100.0 * (baseline - c.accuracy.unwrap_or(0.0));
+            run.candidates.iter().map(drop).collect()
+        })
+        .collect();
     let choice = selection::choose(&views, &drops, omega, budget);
     let choices: Vec<Option<usize>> = (0..runs.len())
         .map(|s| selection::choose_in(&views[s], &drops[s], omega, budget))
