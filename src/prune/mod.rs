@@ -659,12 +659,7 @@ impl Search<'_> {
     }
 
     /// The report of a search that chose `best` among `candidates`.
-    pub(crate) fn report(
-        &self,
-        baseline: f64,
-        best: &Candidate,
-        candidates: Vec<Candidate>,
-    ) -> SearchReport {
+    fn report(&self, baseline: f64, best: &Candidate, candidates: Vec<Candidate>) -> SearchReport {
         let regression = self.metric == GateMetric::Regression;
         SearchReport {
             baseline_accuracy: (!regression).then_some(baseline),

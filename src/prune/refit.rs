@@ -99,11 +99,13 @@ fn column_means(a: &Array2<f64>) -> Array1<f64> {
     a.mean_axis(Axis(0)).expect("at least one row")
 }
 
-/// H̃ᵀH̃ = V diag(s) Vᵀ and P = VᵀH̃ᵀY: all the GCV criterion and Δ(λ) need.
+/// H̃ᵀH̃ = V diag(s) Vᵀ and P = VᵀH̃ᵀY (with each row's ‖P_j‖²): all the GCV criterion and
+/// Δ(λ) need.
 struct Spectrum {
     s: Vec<f64>,
     v: Array2<f64>,
     p: Array2<f64>,
+    p_norms: Vec<f64>,
 }
 
 impl Spectrum {
@@ -115,7 +117,8 @@ impl Spectrum {
         let s = eig.eigenvalues.iter().map(|&e| e.max(0.0)).collect();
         let v = Array2::from_shape_fn((k, k), |(i, j)| eig.eigenvectors[(i, j)]);
         let p = v.t().dot(hty);
-        Self { s, v, p }
+        let p_norms = p.rows().into_iter().map(|r| r.dot(&r)).collect();
+        Self { s, v, p, p_norms }
     }
 
     /// GCV(λ) for the target's total sum of squares `yy` on `rows` rows; infinite when the fit
@@ -123,9 +126,8 @@ impl Spectrum {
     fn gcv(&self, lambda: f64, yy: f64, rows: usize, fit_bias: bool) -> f64 {
         let mut rss = yy;
         let mut df = f64::from(u8::from(fit_bias));
-        for (j, &s) in self.s.iter().enumerate() {
+        for (&s, &pp) in self.s.iter().zip(&self.p_norms) {
             let d = s + lambda;
-            let pp = self.p.row(j).mapv(|v| v * v).sum();
             rss -= (2.0 / d - s / (d * d)) * pp;
             df += s / d;
         }

@@ -41,24 +41,37 @@ pub fn drops(
     searches: &[Vec<Judged>],
     weights: Option<&[u32]>,
 ) -> Vec<Vec<f64>> {
-    let n = original.len().max(1) as f64;
-    let weight = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
+    weighted_drops(&differences(original, searches), original.len(), weights)
+}
+
+/// Per search and candidate, the rows where its verdict differs from the original's: +1 where
+/// only the original is right, −1 where only the candidate is. Only these rows move a drop.
+type Differences = Vec<Vec<Vec<(usize, f64)>>>;
+
+fn differences(original: &[bool], searches: &[Vec<Judged>]) -> Differences {
+    let of = |c: &Judged| {
+        original
+            .iter()
+            .zip(c.right)
+            .enumerate()
+            .filter(|(_, (o, r))| o != r)
+            .map(|(i, (&o, _))| (i, if o { 1.0 } else { -1.0 }))
+            .collect()
+    };
     searches
         .iter()
-        .map(|run| {
-            run.iter()
-                .map(|c| {
-                    let sum: f64 = original
-                        .iter()
-                        .zip(c.right)
-                        .enumerate()
-                        .filter(|(_, (o, r))| o != r)
-                        .map(|(i, (&o, _))| if o { weight(i) } else { -weight(i) })
-                        .sum();
-                    100.0 * sum / n
-                })
-                .collect()
-        })
+        .map(|run| run.iter().map(of).collect())
+        .collect()
+}
+
+fn weighted_drops(diffs: &Differences, rows: usize, weights: Option<&[u32]>) -> Vec<Vec<f64>> {
+    let n = rows.max(1) as f64;
+    let weight = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
+    let drop =
+        |d: &Vec<(usize, f64)>| 100.0 * d.iter().map(|&(i, s)| s * weight(i)).sum::<f64>() / n;
+    diffs
+        .iter()
+        .map(|run| run.iter().map(drop).collect())
         .collect()
 }
 
@@ -102,7 +115,8 @@ pub fn optimism(
     if n == 0 {
         return 0.0;
     }
-    let full = drops(original, searches, None);
+    let diffs = differences(original, searches);
+    let full = weighted_drops(&diffs, n, None);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut weights = vec![0u32; n];
     let (mut total, mut chose) = (0.0, 0usize);
@@ -111,7 +125,7 @@ pub fn optimism(
         for _ in 0..n {
             weights[rng.random_range(0..n)] += 1;
         }
-        let sample = drops(original, searches, Some(&weights));
+        let sample = weighted_drops(&diffs, n, Some(&weights));
         if let Some((s, k)) = choose(searches, &sample, 0.0, budget) {
             total += full[s][k] - sample[s][k];
             chose += 1;
