@@ -17,6 +17,13 @@ Default --forms closed,bnm. Peer names: "pytorch" (plain steps and the closed fo
 "pytorch-bnm", "pytorch-naive" (BEAN-1 steps in those forms).
 
 Prints one JSON object per line to stdout; diagnostics go to stderr.
+
+--serve times one block per request instead, for bench/paired.py: requests are lines
+"<peer> <model> <batch> <mode> <seconds>" on stdin (peer pytorch, pytorch-bnm or pytorch-naive;
+mode plain, bean1 or gemm-only: the step's matrix products alone, the same shapes as bean-onnx's
+gemm-only graph), each answered by one JSON line {"samples_per_second": ..., "steps": ...}. The
+work of the latest (model, batch) is kept between requests; the first request of each is a
+warm-up.
 """
 import argparse
 import json
@@ -216,7 +223,8 @@ class CpuMonitor:
                 announced = True
 
 
-def bench_one(name, batch, mode, form, repeats, min_block_s, seed, monitor, max_wait_s):
+def step_work(name, batch, mode, form, seed):
+    """One Adam step of `mode` per call; returns the loss."""
     torch.manual_seed(seed)
     model = MLP(SIZES[name], seed=seed)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
@@ -228,6 +236,72 @@ def bench_one(name, batch, mode, form, repeats, min_block_s, seed, monitor, max_
         loss.backward()
         opt.step()
         return loss
+    return step
+
+
+def gemm_work(name, batch, seed):
+    """The matrix products of one plain step and nothing else, as bean-onnx's gemm-only graph:
+    h_l W_l, h_l^T g_l and (l >= 1) g_l W_l^T with the step's shapes, on fixed inputs."""
+    g = torch.Generator().manual_seed(seed + 5)
+    sizes = SIZES[name]
+    layers = [(torch.randn(batch, n_in, generator=g) * 0.1,
+               torch.randn(n_in, n_out, generator=g) * 0.1,
+               torch.randn(batch, n_out, generator=g) * 0.1)
+              for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+    def run():
+        with torch.no_grad():
+            for l, (h, w, grad) in enumerate(layers):
+                h @ w
+                h.T @ grad
+                if l > 0:
+                    grad @ w.T
+    return run
+
+
+def serve(seed):
+    """Answers block requests from stdin (see --serve) until it closes."""
+    current, cache = None, {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            peer, name, batch, mode, seconds = line.split()
+            batch, seconds = int(batch), float(seconds)
+            if name not in SIZES:
+                raise ValueError(f"unknown model {name!r}")
+            form = "closed" if peer == "pytorch" else peer.removeprefix("pytorch-")
+            if form not in BEAN_FORMS or mode not in ("plain", "bean1", "gemm-only"):
+                raise ValueError(f"unknown peer or mode {peer!r} {mode!r}")
+            if current != (name, batch):
+                current, cache = (name, batch), {}
+            key = (peer, mode)
+            if key not in cache:
+                work = (gemm_work(name, batch, seed) if mode == "gemm-only"
+                        else step_work(name, batch, mode, form, seed))
+                time_block(work, seconds)
+                cache[key] = work
+            steps, elapsed = time_block(cache[key], seconds)
+            reply = {"samples_per_second": steps * batch / elapsed, "steps": steps}
+        except ValueError as e:
+            reply = {"error": str(e)}
+        print(json.dumps(reply), flush=True)
+
+
+def time_block(work, seconds):
+    """Calls work() until `seconds` have passed; returns (calls, seconds taken)."""
+    t0 = time.perf_counter()
+    calls = 0
+    while True:
+        work()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return calls, elapsed
+
+
+def bench_one(name, batch, mode, form, repeats, min_block_s, seed, monitor, max_wait_s):
+    step = step_work(name, batch, mode, form, seed)
 
     deadline = time.perf_counter() + max_wait_s
     discarded = 0
@@ -305,6 +379,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-check", action="store_true", help="skip the closed/naive check")
+    ap.add_argument("--serve", action="store_true",
+                    help="time one block per request from stdin (see above)")
     ap.add_argument("--quiet-threshold", type=float, default=0.2,
                     help="discard timing blocks while other processes use more than this many "
                          "cores on average (default 0.2; pass e.g. 99 to keep every block)")
@@ -333,6 +409,9 @@ def main():
 
     if not args.no_check:
         sanity_check(models)
+    if args.serve:
+        serve(args.seed)
+        return
 
     monitor = CpuMonitor(args.quiet_threshold)
     if not monitor.enabled:

@@ -6,6 +6,7 @@ use ndarray::ArrayD;
 pub mod fused_update;
 mod ort_bound_step;
 pub mod ort_engine;
+pub mod ort_fixed_run;
 mod ort_host_step;
 mod state_sets;
 pub mod step;
@@ -85,6 +86,9 @@ pub struct EngineOptions {
     pub device: Device,
     /// Where ONNX Runtime's training step computes its update and keeps its state.
     pub step: StepPlacement,
+    /// Whether ONNX Runtime's idle intra-op threads spin-wait for work. None: ONNX Runtime's
+    /// default (spin), except on the host-update step path, which turns it off.
+    pub spin_wait: Option<bool>,
 }
 
 /// Where ONNX Runtime's training step computes the optimizer update and keeps the state.

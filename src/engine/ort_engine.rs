@@ -175,6 +175,12 @@ pub(super) fn build_session(
     } else {
         b
     };
+    let b = match opts.spin_wait {
+        Some(spin) => b
+            .with_intra_op_spinning(spin)
+            .map_err(|e| err(e.to_string()))?,
+        None => b,
+    };
     let (mut b, provider) = match opts.device {
         Device::Cpu => (b, "CPUExecutionProvider"),
         Device::Cuda(id) => {
