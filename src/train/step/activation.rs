@@ -6,7 +6,7 @@
 //! - gelu: z·Φ(z) = ½z(1 + erf(z/√2)), act′ = Φ(z) + z·φ(z)
 //! - gelu (tanh): ½z(1 + t), t = tanh(√(2/π)(z + 0.044715z³)),
 //!   act′ = ½(1 + t) + ½z(1 − t²)·√(2/π)(1 + 3·0.044715z²)
-use crate::ir::builder::{GraphBuilder, Wire};
+use crate::ir::builder::{attr_int, GraphBuilder, Wire};
 use crate::mlp::Activation;
 use crate::tensor::DataType;
 
@@ -67,14 +67,19 @@ fn gelu_tanh_inner(g: &mut GraphBuilder, z: &Wire) -> Wire {
 pub fn backward(g: &mut GraphBuilder, act: Activation, z: &Wire, h: &Wire, d_h: &Wire) -> Wire {
     match act {
         Activation::None => d_h.clone(),
-        Activation::Relu | Activation::LeakyRelu(_) => {
+        Activation::Relu => {
+            // 1 where z > 0, else 0: the same values as the Where below, in a cheaper op.
             let zero = g.scalar(0.0);
             let pos = g.op("Greater", &[z, &zero], vec![]);
-            let slope = match act {
-                Activation::LeakyRelu(a) => g.scalar(a as f64),
-                _ => zero.clone(),
-            };
+            let to = g.elem().code() as i64;
+            let k = g.op("Cast", &[&pos], vec![attr_int("to", to)]);
+            g.mul(d_h, &k)
+        }
+        Activation::LeakyRelu(a) => {
+            let zero = g.scalar(0.0);
+            let pos = g.op("Greater", &[z, &zero], vec![]);
             let one = g.scalar(1.0);
+            let slope = g.scalar(a as f64);
             let k = g.op("Where", &[&pos, &one, &slope], vec![]);
             g.mul(d_h, &k)
         }

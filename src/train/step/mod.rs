@@ -255,7 +255,8 @@ impl StepSpec {
     }
 
     /// The step without its update, in f32: inputs `x`, `target` and the params; outputs the
-    /// scalars and each param's gradient, for an update computed outside the graph.
+    /// scalars and each param's gradient, for an update computed outside the graph. For ONNX
+    /// Runtime only ([`Flavor::OnnxRuntime`]).
     pub fn gradient_graph(&self) -> GradientOnlyGraph {
         let inputs = step_inputs();
         let params = self.params();
@@ -322,7 +323,8 @@ impl StepSpec {
             n_classes,
         );
         let correct = loss::correct(&mut g, fwd.output(), &io.target);
-        let reg = self.regularize(&mut g, &fwd, &io.layers, &batch);
+        let flavor = mode.flavor();
+        let reg = self.regularize(&mut g, &fwd, &io.layers, &batch, flavor);
         let names = scalar_outputs();
         g.output(&loss.value, &names.task_loss);
         g.output(&reg.bean, &names.bean);
@@ -338,6 +340,7 @@ impl StepSpec {
             &io.layers,
             &loss.grad_output,
             &reg,
+            flavor,
         );
         let params = self.params();
         let grad_of = |p: &Param| match p.is_bias {
@@ -406,6 +409,7 @@ impl StepSpec {
         fwd: &Forward,
         params: &[LayerParams],
         batch: &Wire,
+        flavor: Flavor,
     ) -> Regularizers {
         let zero = g.scalar(0.0);
         let mut reg = Regularizers {
@@ -417,7 +421,7 @@ impl StepSpec {
         for (l, s) in self.layers.iter().enumerate() {
             let w = &params[l].w;
             if let Some(b) = s.bean {
-                let r = bean::bean_term(g, &fwd.h[l], w, s.n_in, batch, b);
+                let r = bean::bean_term(g, &fwd.h[l], w, s.n_in, batch, b, flavor);
                 reg.bean = g.add(&reg.bean, &r.value);
                 reg.d_w[l] = Some(r.d_w);
                 reg.d_h[l] = Some(r.d_h);
@@ -496,12 +500,33 @@ pub struct GradientOnlyGraph {
     pub scalars: ScalarOutputs,
 }
 
+/// The engines a graph is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// Ops that give the same values in every engine (the step graphs, which tract also runs).
+    Portable,
+    /// Faster forms for a graph only ONNX Runtime runs (the host update's gradient graph):
+    /// BEAN's sign as a quotient (exact there, see `bean::sign_by_quotient`) and bias gradients
+    /// as a product with a row of ones (`backward::ColumnSums`).
+    OnnxRuntime,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Step,
     StepWithGradients,
     Gradients,
     Loss,
+}
+
+impl Mode {
+    /// The gradient graph runs only in ONNX Runtime (the host-update path); the others anywhere.
+    fn flavor(self) -> Flavor {
+        match self {
+            Mode::Gradients => Flavor::OnnxRuntime,
+            _ => Flavor::Portable,
+        }
+    }
 }
 
 #[cfg(test)]
