@@ -5,7 +5,7 @@
 //! ([`super::fused_update`]) into the spare of three pre-allocated state sets
 //! ([`super::state_sets`]), which also keep the state before the step for the roll-back rule.
 //! ONNX Runtime's idle threads do not spin-wait here by default: they would compete with the
-//! update's threads for the same cores (on 2 cores the step ran 1.15–1.3× faster without).
+//! update's threads for the same cores (on 2 cores the step ran 1.04–1.3× faster without).
 use super::fused_update::{self, TensorUpdate, UpdateRule};
 use super::ort_engine::{build_session, err};
 use super::state_sets::StateSets;
