@@ -172,16 +172,17 @@ fn gemm_work(
     let (model, shapes) = gemm_graph(sizes);
     let bytes = bean_onnx::onnx::to_bytes(&model);
     let mut seed = 5u64;
-    let inputs: Vec<(&'static str, ArrayD<f32>)> = shapes
-        .into_iter()
-        .map(|(name, shape)| {
+    let arrays: Vec<ArrayD<f32>> = shapes
+        .iter()
+        .map(|(_, shape)| {
             let rows = if shape[0] == 0 { batch } else { shape[0] };
-            let name: &'static str = Box::leak(name.into_boxed_str());
-            (name, random(rows, shape[1], 0.1, &mut seed).into_dyn())
+            random(rows, shape[1], 0.1, &mut seed).into_dyn()
         })
         .collect();
     if kind == EngineKind::Ort {
-        let outputs: Vec<(String, Vec<usize>)> = gemm_outputs(sizes, batch);
+        let inputs: Vec<(&str, ArrayD<f32>)> =
+            shapes.iter().map(|(n, _)| n.as_str()).zip(arrays).collect();
+        let outputs = gemm_outputs(sizes, batch);
         let outputs: Vec<(&str, Vec<usize>)> = outputs
             .iter()
             .map(|(n, s)| (n.as_str(), s.clone()))
@@ -191,12 +192,14 @@ fn gemm_work(
         return Ok(Box::new(move || run.run().expect("gemms")));
     }
     let mut session = bean_onnx::engine::load(kind, &bytes, opts).map_err(|e| e.to_string())?;
-    let feed: Vec<(&str, Value)> = inputs
+    let feed: Vec<(String, Value)> = shapes
         .into_iter()
-        .map(|(n, a)| (n, Value::F32(a)))
+        .map(|(n, _)| n)
+        .zip(arrays.into_iter().map(Value::F32))
         .collect();
     Ok(Box::new(move || {
-        session.run(&feed).expect("gemms");
+        let refs: Vec<(&str, Value)> = feed.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        session.run(&refs).expect("gemms");
     }))
 }
 
@@ -253,21 +256,14 @@ fn step_work(
     }))
 }
 
-/// Median seconds per call of `f`, over `repeats` blocks of about 0.3 s after 10 warm-up calls.
+/// Median seconds per call of `f` over `repeats` blocks of at least 0.3 s, after one such block
+/// of warm-up.
 fn time_blocks(repeats: usize, f: &mut Work) -> f64 {
-    for _ in 0..10 {
-        f();
-    }
-    let t0 = Instant::now();
-    f();
-    let per_block = ((0.3 / t0.elapsed().as_secs_f64()).ceil() as usize).clamp(3, 2000);
+    time_block(0.3, f);
     let times = (0..repeats)
         .map(|_| {
-            let t0 = Instant::now();
-            for _ in 0..per_block {
-                f();
-            }
-            t0.elapsed().as_secs_f64() / per_block as f64
+            let (calls, seconds) = time_block(0.3, f);
+            seconds / calls as f64
         })
         .collect();
     median(times)

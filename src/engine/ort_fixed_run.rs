@@ -9,12 +9,11 @@ use ndarray::ArrayD;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::value::Tensor;
 
+/// The session and its binding, which holds the bound buffers (ort keeps every bound input and
+/// output alive with the binding).
 pub struct OrtFixedRun {
     session: ort::session::Session,
     binding: ort::session::IoBinding,
-    /// The bound buffers; the binding refers to them, so they live as long as it does.
-    _inputs: Vec<Tensor<f32>>,
-    _outputs: Vec<Tensor<f32>>,
 }
 
 impl OrtFixedRun {
@@ -36,24 +35,15 @@ impl OrtFixedRun {
         .map_err(err)?;
         let allocator = Allocator::new(&session, memory).map_err(err)?;
         let mut binding = session.create_binding().map_err(err)?;
-        let mut bound_inputs = Vec::with_capacity(inputs.len());
         for (name, a) in inputs {
             let t = Tensor::from_array(a.as_standard_layout().into_owned()).map_err(err)?;
             binding.bind_input(*name, &t).map_err(err)?;
-            bound_inputs.push(t);
         }
-        let mut bound_outputs = Vec::with_capacity(outputs.len());
         for (name, shape) in outputs {
             let mut t = Tensor::<f32>::new(&allocator, shape.clone()).map_err(err)?;
             binding.bind_output(*name, &mut t).map_err(err)?;
-            bound_outputs.push(t);
         }
-        Ok(OrtFixedRun {
-            session,
-            binding,
-            _inputs: bound_inputs,
-            _outputs: bound_outputs,
-        })
+        Ok(OrtFixedRun { session, binding })
     }
 
     pub fn run(&mut self) -> Result<()> {

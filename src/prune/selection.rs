@@ -35,15 +35,6 @@ pub struct Judged<'a> {
     pub right: &'a [bool],
 }
 
-/// Each candidate's drop in points on rows weighted by `weights` (None: every row once).
-pub fn drops(
-    original: &[bool],
-    searches: &[Vec<Judged>],
-    weights: Option<&[u32]>,
-) -> Vec<Vec<f64>> {
-    weighted_drops(&differences(original, searches), original.len(), weights)
-}
-
 /// Per search and candidate, the rows where its verdict differs from the original's: +1 where
 /// only the original is right, −1 where only the candidate is. Only these rows move a drop.
 type Differences = Vec<Vec<Vec<(usize, f64)>>>;
@@ -140,6 +131,15 @@ pub fn optimism(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each candidate's drop in points on rows weighted by `weights` (None: every row once).
+    fn drops(
+        original: &[bool],
+        searches: &[Vec<Judged>],
+        weights: Option<&[u32]>,
+    ) -> Vec<Vec<f64>> {
+        weighted_drops(&differences(original, searches), original.len(), weights)
+    }
 
     fn judged(params: usize, margin: f64, right: &[bool]) -> Judged<'_> {
         Judged {

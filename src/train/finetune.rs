@@ -439,7 +439,10 @@ impl Run<'_> {
             if ck.best_val.is_none_or(|b| acc > b) {
                 ck.best_val = Some(acc);
                 ck.best_epoch = Some(epoch);
-                ck.best_params = Some(params.to_vec());
+                // Copied only when they will be returned (KeptWeights::Last never reads them).
+                if self.cfg.keep == KeptWeights::BestOnValidation {
+                    ck.best_params = Some(params.to_vec());
+                }
             }
         }
         ck.epoch = epoch;
